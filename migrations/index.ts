@@ -1,0 +1,18 @@
+import type { Knex } from 'knex';
+import * as ledger from './20261126_001_ledger';
+import * as orders from './20261126_002_orders';
+
+/**
+ * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
+ * (tests, knex CLI via knexfile.ts) and from the compiled build (npm start). Append, never reorder.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '20261126_001_ledger': ledger,
+  '20261126_002_orders': orders,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};
