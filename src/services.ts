@@ -34,6 +34,7 @@ export function createServices(config: Config, log: Logger): Services {
     conn.on('error', (err) => log.warn({ connection: name, err: err.message }, 'redis connection error'));
   }
   const queues = createQueues(queueConnection, config.queuePrefix, config.jobs);
+  for (const q of Object.values(queues)) q.on('error', (err) => log.warn({ queue: q.name, err: err.message }, 'queue error'));
   const outbox = new Outbox(db, queues, log);
   return {
     config,
