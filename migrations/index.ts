@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import * as ledger from './20261126_001_ledger';
 import * as orders from './20261126_002_orders';
+import * as kvStore from './20261126_003_kv_store';
+import * as smsDelivery from './20261126_004_sms_delivery';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -9,6 +11,8 @@ import * as orders from './20261126_002_orders';
 const migrations: Record<string, Knex.Migration> = {
   '20261126_001_ledger': ledger,
   '20261126_002_orders': orders,
+  '20261126_003_kv_store': kvStore,
+  '20261126_004_sms_delivery': smsDelivery,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,43 +1,67 @@
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import type { Config } from './config';
+import { bindEmulatorUrls, type Config, type RunConfig } from './config';
 import { migrateLatest } from './db/knex';
 import { createApp } from './http/app';
 import { startWorkers } from './jobs/workers';
 import type { Logger } from './lib/logger';
+import { fundDemoPoolOnce } from './sandbox/demo-pool';
+import { startEmbeddedPostgres } from './sandbox/embedded-postgres';
+import { createSandbox } from './sandbox/sandbox';
 import { createServices, type Services } from './services';
 
 export interface RunningService {
   services: Services;
+  config: RunConfig;
   /** The port actually listened on (PORT=0 picks a free one), or null for a worker-only process. */
   port: number | null;
+  /** The sandbox's start-up text (simulator URL, USSD code, test numbers); null outside emulator mode. */
+  banner: string | null;
   close(): Promise<void>;
 }
 
-/** Migrates, then runs the web role, the worker role or both against the same Postgres and Redis. */
+/**
+ * Starts what the config asks for: the embedded Postgres when there is no DATABASE_URL, the web role,
+ * the worker role or both, and in emulator mode the emulators and the phone simulator.
+ */
 export async function runService(config: Config, log: Logger): Promise<RunningService> {
-  const services = createServices(config, log);
-  await migrateLatest(services.db);
+  const embedded = config.databaseUrl ? null : await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort, log);
+  let run: RunConfig = { ...config, databaseUrl: config.databaseUrl ?? embedded!.url };
 
-  let server: Server | null = null;
-  if (config.role !== 'worker') {
-    const app = createApp(services);
-    server = await new Promise<Server>((resolve, reject) => {
-      const srv = app.listen(config.port, '0.0.0.0', () => resolve(srv)).on('error', reject);
-    });
-  }
-  const workers = config.role !== 'web' ? startWorkers(services) : null;
+  // Listen first (the emulators must know the real port), answering 503 until everything is up.
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'retry-after': '1' }).end();
+  const server = run.role === 'worker' ? null : await listen(run.port, (req, res) => handler(req, res));
   const port = server ? (server.address() as AddressInfo).port : null;
-  log.info({ role: config.role, port }, 'service started');
+  if (port !== null) run = bindEmulatorUrls(run, port);
+
+  const services = createServices(run, log);
+  await migrateLatest(services.db);
+  const sandbox = run.mpesa.environment === 'emulator' && port !== null ? createSandbox(run, port, log) : null;
+  if (sandbox && (await fundDemoPoolOnce(services.db, run.demoPoolGrams))) log.info({ grams: run.demoPoolGrams }, 'sandbox pool funded');
+  if (server) handler = createApp(services, sandbox?.router);
+  const workers = run.role !== 'web' ? startWorkers(services) : null;
+  log.info({ role: run.role, port, queues: services.backends.kind, mpesa: run.mpesa.environment }, 'service started');
 
   return {
     services,
+    config: run,
     port,
+    banner: sandbox && port !== null ? sandbox.banner(port) : null,
     async close() {
       // Stop taking requests, let active jobs finish, then close the pools.
-      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
       await workers?.close();
+      sandbox?.close();
       await services.close();
+      await embedded?.stop();
     },
   };
+}
+
+function listen(port: number, handler: http.RequestListener): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(handler);
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => resolve(server));
+  });
 }

@@ -15,6 +15,7 @@ async function main() {
   }
   const log = createLogger(config.logLevel);
   const running = await runService(config, log);
+  if (running.banner) process.stdout.write(running.banner + '\n');
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, async () => {

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
-import type { QueueKey, Queues } from './queues';
+import type { Queues } from '../infra/backends';
+import type { QueueKey } from './queues';
 
 /**
  * The queue only carries work the database already decided on. A use case writes an outbox row in

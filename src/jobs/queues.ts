@@ -1,15 +1,13 @@
-import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { JobsOptions } from 'bullmq';
 import type { Config } from '../config';
 
-/** Queue names. Jobs already in Redis are found by these names: never rename one, add new ones. */
+/** Queue names. Jobs already queued are found by these names: never rename one, add new ones. */
 export const QUEUE_NAMES = {
   buy: 'buy-gold',
   sms: 'sms',
 } as const;
 
 export type QueueKey = keyof typeof QUEUE_NAMES;
-export type Queues = Record<QueueKey, Queue>;
 
 export function jobOptions(jobs: Config['jobs']): JobsOptions {
   return {
@@ -21,13 +19,7 @@ export function jobOptions(jobs: Config['jobs']): JobsOptions {
   };
 }
 
-export function createQueues(connection: Redis, prefix: string, jobs: Config['jobs']): Queues {
-  const defaultJobOptions = jobOptions(jobs);
-  const make = (name: string) => new Queue(name, { connection, prefix, defaultJobOptions });
-  return { buy: make(QUEUE_NAMES.buy), sms: make(QUEUE_NAMES.sms) };
-}
-
-/** Is this the last attempt BullMQ will make? Then a retryable failure must be handled as final. */
+/** Is this the last attempt the queue will make? Then a retryable failure must be handled as final. */
 export function isFinalAttempt(job: { attemptsMade: number; opts: { attempts?: number } }): boolean {
   return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }

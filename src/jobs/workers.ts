@@ -1,22 +1,16 @@
-import { Worker, type Job } from 'bullmq';
 import { deliverSms } from '../notifications/deliver-sms';
 import { runBuyOrder } from '../payments/run-buy-order';
 import type { Services } from '../services';
-import { isFinalAttempt, QUEUE_NAMES } from './queues';
+import { isFinalAttempt } from './queues';
 
 /** Job processors are thin: read the id the outbox put in the job, call one use case. */
 export function startWorkers(s: Services, concurrency = 16): { close(): Promise<void> } {
-  const options = { connection: s.workerConnection, prefix: s.config.queuePrefix, concurrency };
   const workers = [
-    new Worker(QUEUE_NAMES.buy, (job: Job<{ orderId: string }>) => runBuyOrder(s, job.data.orderId, isFinalAttempt(job)), options),
-    new Worker(QUEUE_NAMES.sms, (job: Job<{ smsId: number }>) => deliverSms(s, job.data.smsId, isFinalAttempt(job)), options),
+    s.backends.startWorker<{ orderId: string }>('buy', (job) => runBuyOrder(s, job.data.orderId, isFinalAttempt(job)), concurrency),
+    s.backends.startWorker<{ smsId: number }>('sms', (job) => deliverSms(s, job.data.smsId, isFinalAttempt(job)), concurrency),
   ];
-  for (const w of workers) {
-    w.on('failed', (job, err) => s.log.warn({ queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job attempt failed'));
-    w.on('error', (err) => s.log.error({ queue: w.name, err: err.message }, 'worker error'));
-  }
 
-  // The sweep relays what the fast path could not (Redis was down, the process died after commit).
+  // The sweep relays what the fast path could not (the queue was down, the process died after commit).
   let sweeping = false;
   const sweep = setInterval(async () => {
     if (sweeping) return;

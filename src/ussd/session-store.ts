@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { KeyValueStore } from '../infra/kv-store';
 import type { MenuState, Reply } from './machine';
 
 /** A USSD session between requests. Holds no PIN and no raw `text`: only where the user is. */
@@ -12,25 +12,20 @@ export interface UssdSession {
   lastReply: Reply;
 }
 
-export interface SessionStore {
-  get(sessionId: string): Promise<UssdSession | null>;
-  save(sessionId: string, session: UssdSession): Promise<void>;
-}
-
-export class RedisSessionStore implements SessionStore {
+export class SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly store: KeyValueStore,
     private readonly keyPrefix: string,
     private readonly ttlSeconds: number,
   ) {}
 
   async get(sessionId: string): Promise<UssdSession | null> {
-    const raw = await this.redis.get(this.key(sessionId));
+    const raw = await this.store.get(this.key(sessionId));
     return raw ? (JSON.parse(raw) as UssdSession) : null;
   }
 
   async save(sessionId: string, session: UssdSession): Promise<void> {
-    await this.redis.set(this.key(sessionId), JSON.stringify(session), 'EX', this.ttlSeconds);
+    await this.store.set(this.key(sessionId), JSON.stringify(session), this.ttlSeconds * 1000);
   }
 
   private key(sessionId: string) {

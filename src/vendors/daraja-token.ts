@@ -1,5 +1,5 @@
 import type { AxiosInstance } from 'axios';
-import type { Redis } from 'ioredis';
+import type { KeyValueStore } from '../infra/kv-store';
 import { classifyDarajaFailure, networkFailure, parseBody } from './daraja-errors';
 
 const REFRESH_MARGIN_SECONDS = 60;
@@ -8,15 +8,16 @@ const WAIT_STEP_MS = 50;
 
 /**
  * Daraja invalidates the previous token each time a new one is issued, so every process shares ONE
- * token through Redis, and only one caller at a time may fetch a new one (a Redis lock); the others
- * wait for it to appear. Cached until 60 s before it expires.
+ * token through the shared store (Redis, or Postgres without it), and only one caller at a time may
+ * fetch a new one (a lock in the same store); the others wait for it to appear. Cached until 60 s
+ * before it expires.
  */
 export class DarajaTokenCache {
   private readonly key: string;
   private readonly lockKey: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly store: KeyValueStore,
     private readonly http: AxiosInstance,
     private readonly credentials: { consumerKey: string; consumerSecret: string },
     keyPrefix: string,
@@ -28,14 +29,14 @@ export class DarajaTokenCache {
   async get(): Promise<string> {
     const deadline = Date.now() + LOCK_TTL_MS;
     for (;;) {
-      const cached = await this.redis.get(this.key);
+      const cached = await this.store.get(this.key);
       if (cached) return cached;
       const lockValue = `${process.pid}:${Math.random()}`;
-      if (await this.redis.set(this.lockKey, lockValue, 'PX', LOCK_TTL_MS, 'NX')) {
+      if (await this.store.setIfAbsent(this.lockKey, lockValue, LOCK_TTL_MS)) {
         try {
           return await this.fetchAndStore();
         } finally {
-          await this.redis.eval(COMPARE_AND_DELETE, 1, this.lockKey, lockValue);
+          await this.store.deleteIfEquals(this.lockKey, lockValue);
         }
       }
       if (Date.now() > deadline) throw networkFailure({ code: 'token_wait_timeout', message: 'timed out waiting for a Daraja token' });
@@ -45,7 +46,7 @@ export class DarajaTokenCache {
 
   /** Drop a token Daraja rejected, unless another process already replaced it. */
   async invalidate(rejected: string): Promise<void> {
-    await this.redis.eval(COMPARE_AND_DELETE, 1, this.key, rejected);
+    await this.store.deleteIfEquals(this.key, rejected);
   }
 
   private async fetchAndStore(): Promise<string> {
@@ -65,9 +66,7 @@ export class DarajaTokenCache {
     const expiresIn = Number(body?.expires_in);
     if (res.status !== 200 || !token || !Number.isFinite(expiresIn)) throw classifyDarajaFailure(res.status, body);
     const ttl = Math.max(1, Math.floor(expiresIn) - REFRESH_MARGIN_SECONDS);
-    await this.redis.set(this.key, token, 'EX', ttl);
+    await this.store.set(this.key, token, ttl * 1000);
     return token;
   }
 }
-
-const COMPARE_AND_DELETE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;

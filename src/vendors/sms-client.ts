@@ -10,6 +10,8 @@ export interface SmsAccepted {
   cost: string | null;
 }
 
+type AtSettings = Pick<Config['at'], 'username' | 'apiKey' | 'senderId' | 'apiUrl'>;
+
 export interface SmsSender {
   /** Resolves when Africa's Talking accepted the message; rejects with a classified VendorError. */
   send(toE164: string, message: string): Promise<SmsAccepted>;
@@ -24,7 +26,7 @@ const PERMANENT = new Set([402, 403, 404, 406]);
  * Africa's Talking SMS through the official SDK, or, with AT_API_URL set, the same request (form
  * fields and apiKey header as the SDK sends them) to that host. Either way one mapping of the answer.
  */
-export function createSmsSender(config: Config['at']): SmsSender {
+export function createSmsSender(config: AtSettings): SmsSender {
   const post = config.apiUrl ? viaHttp(config) : viaSdk(config);
   return {
     async send(to, message) {
@@ -39,13 +41,13 @@ export function createSmsSender(config: Config['at']): SmsSender {
   };
 }
 
-function viaSdk(config: Config['at']) {
+function viaSdk(config: AtSettings) {
   const sms = africastalking({ username: config.username, apiKey: config.apiKey }).SMS;
   return (to: string, message: string) =>
     sms.send({ to: [to], message, ...(config.senderId ? { from: config.senderId } : {}) }) as Promise<unknown>;
 }
 
-function viaHttp(config: Config['at']) {
+function viaHttp(config: AtSettings) {
   return async (to: string, message: string) => {
     const form = new URLSearchParams({ username: config.username, to, message });
     if (config.senderId) form.set('from', config.senderId);

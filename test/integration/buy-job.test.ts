@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { runBuyOrder } from '../../src/payments/run-buy-order';
-import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { DARAJA_HOST, expectBooksBalanced, withRedis, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { dial } from '../support/http';
 import { orderStatus, poolAccount } from '../support/flows';
 import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, type CapturedSms, type CapturedStk } from '../support/vendors';
@@ -14,7 +14,7 @@ describe('the buy job', () => {
   afterEach(async () => {
     await expectBooksBalanced(svc.db);
     nock.cleanAll();
-    await svc.running.services.redis.del(`${svc.config.queuePrefix}:daraja:token`);
+    await withRedis((r) => r.del(`${svc.config.queuePrefix}:daraja:token`));
   });
   afterAll(() => svc.close());
 
@@ -88,7 +88,7 @@ describe('the buy job', () => {
     for (const o of orders) expect(await settled(o.id)).toBe('stk_sent');
     expect(oauth.isDone()).toBe(true);
     expect(stk.map((s) => s.headers.authorization)).toEqual(['Bearer shared-token', 'Bearer shared-token', 'Bearer shared-token']);
-    const ttl = await svc.running.services.redis.ttl(`${svc.config.queuePrefix}:daraja:token`);
+    const ttl = await withRedis((r) => r.ttl(`${svc.config.queuePrefix}:daraja:token`));
     expect(ttl).toBeGreaterThan(3000);
     expect(ttl).toBeLessThanOrEqual(3599 - 60);
   });

@@ -1,5 +1,5 @@
 import nock from 'nock';
-import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
+import { expectBooksBalanced, fundPoolGrams, startTestService, withRedis, type TestService } from '../support/harness';
 import { dial, newSessionId, ussd } from '../support/http';
 
 describe('POST /ussd', () => {
@@ -96,9 +96,10 @@ describe('POST /ussd', () => {
   test('session state lives in Redis with a TTL of at least 180 s', async () => {
     const sessionId = newSessionId();
     await dial(svc.url, ['1'], { sessionId });
-    const redis = svc.running.services.redis;
     const key = `${svc.config.queuePrefix}:ussd:session:${sessionId}`;
-    expect(JSON.parse((await redis.get(key))!).state.screen).toBe('buy.amount');
-    expect(await redis.ttl(key)).toBeGreaterThanOrEqual(180);
+    await withRedis(async (redis) => {
+      expect(JSON.parse((await redis.get(key))!).state.screen).toBe('buy.amount');
+      expect(await redis.ttl(key)).toBeGreaterThanOrEqual(180);
+    });
   });
 });

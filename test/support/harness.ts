@@ -67,6 +67,16 @@ export async function startTestService(overrides: Record<string, string> = {}): 
   };
 }
 
+/** A Redis client of the test's own, for looking at what the service stored there. */
+export async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function deleteRedisKeys(pattern: string) {
   const redis = new Redis(TEST_REDIS_URL);
   try {

@@ -14,7 +14,7 @@ describe('configuration', () => {
   });
 
   test('production picks the production host; MPESA_BASE_URL overrides either', () => {
-    expect(loadConfig({ ...baseEnv(), MPESA_ENVIRONMENT: 'production' }).mpesa.baseUrl).toBe('https://api.safaricom.co.ke');
+    expect(loadConfig({ ...baseEnv(), MPESA_ENVIRONMENT: 'production', AT_USERNAME: 'goldco' }).mpesa.baseUrl).toBe('https://api.safaricom.co.ke');
     expect(loadConfig({ ...baseEnv(), MPESA_BASE_URL: 'http://127.0.0.1:9999/' }).mpesa.baseUrl).toBe('http://127.0.0.1:9999');
   });
 
@@ -39,5 +39,36 @@ describe('configuration', () => {
 
   test('a callback URL without a secret segment is refused', () => {
     expect(() => loadConfig({ ...baseEnv(), MPESA_CALLBACK_URL: 'https://x.example/callback' })).toThrow(/MPESA_CALLBACK_URL/);
+  });
+
+  test('with no credentials at all, it runs against the built-in emulators, on embedded Postgres, without Redis', () => {
+    const c = loadConfig({ PORT: '4000' });
+    expect(c.mpesa.environment).toBe('emulator');
+    expect(c.mpesa.baseUrl).toBe('http://127.0.0.1:4000/emulators/daraja');
+    expect(c.mpesa.callbackUrl).toBe('http://127.0.0.1:4000/mpesa/callback/emulator-callback');
+    expect(c.at).toMatchObject({ emulator: true, apiUrl: 'http://127.0.0.1:4000/emulators/at' });
+    expect(c.databaseUrl).toBeNull();
+    expect(c.redisUrl).toBeNull();
+    expect(c.ussd.serviceCode).toBe('*384*1#');
+  });
+
+  test('emulator mode with Africa\'s Talking credentials sends real SMS; any M-Pesa credential means the real sandbox', () => {
+    expect(loadConfig({ AT_USERNAME: 'sandbox', AT_API_KEY: 'k' }).at).toMatchObject({ emulator: false, apiUrl: undefined, username: 'sandbox' });
+    expect(() => loadConfig({ MPESA_CONSUMER_KEY: 'k' })).toThrow(/MPESA_CONSUMER_SECRET/);
+  });
+
+  test('production refuses emulator URLs and Africa\'s Talking\'s sandbox', () => {
+    const prod = { ...baseEnv(), MPESA_ENVIRONMENT: 'production', AT_USERNAME: 'goldco' };
+    expect(() => loadConfig({ ...prod, MPESA_BASE_URL: 'http://127.0.0.1:3000/emulators/daraja' })).toThrow(/MPESA_BASE_URL/);
+    expect(() => loadConfig({ ...prod, AT_API_URL: 'http://localhost:3000/emulators/at' })).toThrow(/AT_API_URL/);
+    expect(() => loadConfig({ ...prod, AT_USERNAME: 'sandbox' })).toThrow(/AT_USERNAME/);
+    expect(() => loadConfig({ ...prod, MPESA_ENVIRONMENT: 'emulator', AT_USERNAME: 'goldco' })).not.toThrow();
+  });
+
+  test('scaling out needs a real database: the embedded one is for a single process', () => {
+    const env = { ...baseEnv(), ROLE: 'web' } as Record<string, string | undefined>;
+    delete env.DATABASE_URL;
+    expect(() => loadConfig(env)).toThrow(/DATABASE_URL/);
+    expect(loadConfig({ ...env, DATABASE_URL: 'postgres://x@h/db' }).role).toBe('web');
   });
 });
