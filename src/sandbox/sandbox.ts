@@ -6,6 +6,9 @@ import { createAtEmulator } from '../emulators/at-emulator';
 import { createDarajaEmulator, EMULATOR_TEST_NUMBERS, HUMAN_PROMPT_BEHAVIOUR } from '../emulators/daraja-emulator';
 import type { Logger } from '../lib/logger';
 
+// The emulator's sentence begins with "any other number:"; the lists below already say that.
+const HUMAN_PROMPT = HUMAN_PROMPT_BEHAVIOUR.replace(/^any other number:\s*/i, '');
+
 export interface Sandbox {
   /** Mounted only in emulator mode: /emulators/daraja, /emulators/at, /simulator. */
   router: Router;
@@ -33,7 +36,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger): San
   const page = path.join(projectRoot(), 'simulator', 'index.html');
   router.get('/simulator', (_req, res) => res.sendFile(page));
   router.get('/simulator/config', (_req, res) =>
-    res.json({ serviceCode: config.ussd.serviceCode, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT_BEHAVIOUR }] }),
+    res.json({ serviceCode: config.ussd.serviceCode, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT }] }),
   );
 
   return {
@@ -47,7 +50,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger): San
         `  SMS:              ${at ? 'Africa\'s Talking emulator, inbox per phone in the simulator' : 'real Africa\'s Talking (' + config.at.username + ')'}`,
         '  Test phone numbers:',
         ...EMULATOR_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`),
-        `    any other     ${HUMAN_PROMPT_BEHAVIOUR}`,
+        `    any other     ${HUMAN_PROMPT}`,
         '',
       ].join('\n'),
     close() {

@@ -2,11 +2,23 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDarajaEmulator, EMULATOR_TEST_NUMBERS, type DarajaEmulator } from '../../src/emulators/daraja-emulator';
+import { generateKeyPairSync } from 'node:crypto';
+import { createDarajaEmulator, EMULATOR_B2C_TEST_NUMBERS, EMULATOR_TEST_NUMBERS, type DarajaEmulator, type DarajaEmulatorOptions } from '../../src/emulators/daraja-emulator';
 import { createLogger } from '../../src/lib/logger';
-import type { Msisdn } from '../../src/lib/msisdn';
+import { toMpesaMsisdn, type Msisdn } from '../../src/lib/msisdn';
 import { DarajaClient } from '../../src/vendors/daraja-client';
-import { stkCallbackSchema, toStkResult } from '../../src/vendors/daraja-callbacks';
+import {
+  b2cResultSchema,
+  parseDarajaDateTime,
+  queueTimeoutSchema,
+  stkCallbackSchema,
+  toB2cResult,
+  toQueueTimeout,
+  toStkResult,
+  toTransactionStatusResult,
+  transactionStatusResultSchema,
+} from '../../src/vendors/daraja-callbacks';
+import { securityCredential } from '../../src/vendors/daraja-security-credential';
 import { darajaPassword, darajaTimestamp } from '../../src/vendors/daraja-time';
 import { TEST_REDIS_URL } from '../support/test-env';
 import { RedisKeyValueStore } from '../../src/infra/kv-store';
@@ -45,6 +57,9 @@ let baseUrl: string;
 let callbackUrl: string;
 const received: Received[] = [];
 let token: string;
+/** B2C Results, queue timeouts and Transaction Status Results, by the receiver path they arrived at. */
+const asyncReceived: Array<{ kind: string; body: any; at: number }> = [];
+let asyncUrls: { result: string; timeout: string; status: string; statusTimeout: string };
 
 function listen(app: express.Express): Promise<{ server: Server; url: string }> {
   return new Promise((resolve) => {
@@ -65,9 +80,14 @@ beforeAll(async () => {
     received.push({ body: req.body, contentType: req.headers['content-type'], at: Date.now() });
     res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
   });
+  receiver.post('/b2c/:kind', express.json(), (req, res) => {
+    asyncReceived.push({ kind: String(req.params.kind), body: req.body, at: Date.now() });
+    res.json({ ResultCode: 0, ResultDesc: 'Accepted' });
+  });
   const r = await listen(receiver);
   receiverServer = r.server;
   callbackUrl = `${r.url}/mpesa/callback/secret`;
+  asyncUrls = { result: `${r.url}/b2c/result`, timeout: `${r.url}/b2c/timeout`, status: `${r.url}/b2c/status`, statusTimeout: `${r.url}/b2c/status-timeout` };
 
   token = await newToken();
 });
@@ -729,6 +749,471 @@ describe('our DarajaClient against the emulator', () => {
       redis.disconnect();
       // The client's token replaced ours.
       token = await newToken();
+    }
+  });
+});
+
+// ---------------------------------------------------------------- B2C and Transaction Status
+
+const B2C_PAID = '254708374149';
+const B2C_INITIATOR_INVALID = '254700000101';
+const B2C_INSUFFICIENT = '254700000102';
+const B2C_TIMEOUT = '254700000103';
+const B2C_DUPLICATED = '254700000104';
+const B2C_LOST = '254700000105';
+const B2C_SHORTCODE = '600996';
+const AG_ID = /^AG_\d{8}_0000[0-9a-f]{16}$/;
+const PLACEHOLDER_TX = /^[A-Z0-9]{3}0000000$/;
+
+let payoutSeq = 0;
+const newOriginatorId = () => `gw-emu-${process.pid}-${Date.now()}-${++payoutSeq}`;
+
+function b2cBody(phone: string, overrides: Record<string, unknown> = {}) {
+  return {
+    OriginatorConversationID: newOriginatorId(),
+    InitiatorName: 'testapi',
+    SecurityCredential: Buffer.from('any credential').toString('base64'),
+    CommandID: 'BusinessPayment',
+    Amount: 1500,
+    PartyA: B2C_SHORTCODE,
+    PartyB: phone,
+    Remarks: 'Gold sale payout',
+    QueueTimeOutURL: asyncUrls.timeout,
+    ResultURL: asyncUrls.result,
+    Occassion: 'SELL-0001',
+    ...overrides,
+  };
+}
+
+function statusBody(overrides: Record<string, unknown> = {}) {
+  return {
+    Initiator: 'testapi',
+    SecurityCredential: Buffer.from('any credential').toString('base64'),
+    CommandID: 'TransactionStatusQuery',
+    PartyA: B2C_SHORTCODE,
+    IdentifierType: '4',
+    ResultURL: asyncUrls.status,
+    QueueTimeOutURL: asyncUrls.statusTimeout,
+    Remarks: 'Payout status check',
+    Occasion: 'check',
+    ...overrides,
+  };
+}
+
+const payB2c = (body: Record<string, unknown>, base = baseUrl, auth?: string) => callAt(base, '/mpesa/b2c/v3/paymentrequest', body, auth);
+const queryStatus = (body: Record<string, unknown>, base = baseUrl, auth?: string) => callAt(base, '/mpesa/transactionstatus/v1/query', body, auth);
+
+/** `call`, against any emulator instance (the strict one has its own base URL and token). */
+async function callAt(base: string, path: string, body: unknown, auth?: string) {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: auth ?? `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json };
+}
+
+const asyncFor = (kind: string, originatorId: string) => asyncReceived.filter((r) => r.kind === kind && r.body?.Result?.OriginatorConversationID === originatorId);
+const resultFor = (originatorId: string) => waitFor(() => asyncFor('result', originatorId)[0], `the B2C Result for ${originatorId}`);
+const statusResultFor = (queryOriginatorId: string) => waitFor(() => asyncFor('status', queryOriginatorId)[0], `the status Result for ${queryOriginatorId}`);
+
+/** Pays and expects Daraja's acceptance; returns our id and Daraja's ConversationID. */
+async function acceptedPayout(phone: string, overrides: Record<string, unknown> = {}, base = baseUrl, auth?: string) {
+  const body = b2cBody(phone, overrides);
+  const res = await payB2c(body, base, auth);
+  expect(res.status).toBe(200);
+  expect(res.json).toEqual({ ConversationID: expect.stringMatching(AG_ID), OriginatorConversationID: body.OriginatorConversationID, ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
+  return { originatorId: body.OriginatorConversationID as string, conversationId: res.json.ConversationID as string, sentAt: Date.now() };
+}
+
+/** Asks for a payout's status; returns the status Result, parsed by our own service's schema. */
+async function statusOf(lookup: Record<string, unknown>, base = baseUrl, auth?: string, overrides: Record<string, unknown> = {}) {
+  const res = await queryStatus(statusBody({ ...lookup, ...overrides }), base, auth);
+  expect(res.status).toBe(200);
+  expect(res.json).toEqual({ OriginatorConversationID: expect.stringMatching(/^\d{5}-\d{8}-1$/), ConversationID: expect.stringMatching(AG_ID), ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' });
+  const cb = await statusResultFor(res.json.OriginatorConversationID);
+  return { raw: cb.body, parsed: toTransactionStatusResult(transactionStatusResultSchema.parse(cb.body)), ack: res.json };
+}
+
+describe('B2C test numbers', () => {
+  test('the published B2C table lists valid numbers our own validation accepts, distinct from the STK scripted ones', () => {
+    const numbers = EMULATOR_B2C_TEST_NUMBERS.map((n) => n.msisdn);
+    expect(numbers).toEqual(expect.arrayContaining([B2C_PAID, B2C_INITIATOR_INVALID, B2C_INSUFFICIENT, B2C_TIMEOUT, B2C_DUPLICATED, B2C_LOST]));
+    expect(new Set(numbers).size).toBe(numbers.length);
+    for (const n of numbers) expect(toMpesaMsisdn(n)).toBe(n);
+    const stk = new Set(EMULATOR_TEST_NUMBERS.map((n) => n.msisdn));
+    // Only the sandbox MSISDN is in both tables, and it succeeds in both.
+    expect(numbers.filter((n) => stk.has(n))).toEqual([B2C_PAID]);
+    for (const n of EMULATOR_B2C_TEST_NUMBERS) expect(n.behaviour.length).toBeGreaterThan(10);
+  });
+});
+
+describe('B2C validation', () => {
+  test.each<[string, Record<string, unknown>, string]>([
+    ['OriginatorConversationID is missing', { OriginatorConversationID: undefined }, 'OriginatorConversationID'],
+    ['OriginatorConversationID is empty', { OriginatorConversationID: '' }, 'OriginatorConversationID'],
+    ['InitiatorName is empty', { InitiatorName: '' }, 'InitiatorName'],
+    ['SecurityCredential is empty', { SecurityCredential: '' }, 'SecurityCredential'],
+    ['SecurityCredential is not base64', { SecurityCredential: 'not base64!' }, 'SecurityCredential'],
+    ['CommandID is an STK type', { CommandID: 'CustomerPayBillOnline' }, 'CommandID'],
+    ['Amount is 9 (below 10)', { Amount: 9 }, 'Amount'],
+    ['Amount is 250001', { Amount: 250_001 }, 'Amount'],
+    ['Amount has decimals', { Amount: 10.5 }, 'Amount'],
+    ['Amount is a decimal string', { Amount: '100.50' }, 'Amount'],
+    ['PartyA is not a shortcode', { PartyA: 'b2c-1' }, 'PartyA'],
+    ['PartyB is in 07 form', { PartyB: '0708374149' }, 'PartyB'],
+    ['PartyB is in +254 form', { PartyB: '+254708374149' }, 'PartyB'],
+    ['Remarks has 1 character', { Remarks: 'x' }, 'Remarks'],
+    ['Remarks has 101 characters', { Remarks: 'r'.repeat(101) }, 'Remarks'],
+    ['QueueTimeOutURL is not a URL', { QueueTimeOutURL: 'nope' }, 'QueueTimeOutURL'],
+    ['ResultURL is not http(s)', { ResultURL: 'ftp://127.0.0.1/r' }, 'ResultURL'],
+    ['Occassion has 101 characters', { Occassion: 'o'.repeat(101) }, 'Occassion'],
+  ])('when %s, then 400 400.002.02 naming the field, and nothing is posted', async (_n, overrides, field) => {
+    const body = b2cBody(B2C_PAID, overrides);
+    const res = await payB2c(body);
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ requestId: REQUEST_ID, errorCode: '400.002.02', errorMessage: `Bad Request - Invalid ${field}` });
+    await sleep(TIMINGS.callbackDelayMs * 3);
+    if (typeof body.OriginatorConversationID === 'string') expect(asyncFor('result', body.OriginatorConversationID)).toEqual([]);
+  });
+
+  test('when a refused request\'s id is used again in a valid request, then it is accepted: only accepted ids are spent', async () => {
+    const id = newOriginatorId();
+    expect((await payB2c(b2cBody(B2C_PAID, { OriginatorConversationID: id, Amount: 5 }))).status).toBe(400);
+    const ok = await payB2c(b2cBody(B2C_PAID, { OriginatorConversationID: id }));
+    expect(ok.status).toBe(200);
+    await resultFor(id);
+  });
+
+  test('when the Bearer token is missing or stale, then both B2C endpoints answer HTTP 404 404.001.03', async () => {
+    for (const send of [payB2c, queryStatus]) {
+      const res = await send(send === payB2c ? b2cBody(B2C_PAID) : statusBody({ OriginalConversationID: 'x' }), baseUrl, 'Bearer stale-token');
+      expect(res.status).toBe(404);
+      expect(res.json).toEqual({ requestId: REQUEST_ID, errorCode: '404.001.03', errorMessage: 'Invalid Access Token' });
+    }
+  });
+});
+
+describe('B2C outcomes', () => {
+  test('when 254708374149 is paid, then one Result in Daraja\'s shape arrives and our schema reads it', async () => {
+    const { originatorId, conversationId } = await acceptedPayout(B2C_PAID, { Amount: '2500' });
+    const cb = await resultFor(originatorId);
+    expect(cb.body).toEqual({
+      Result: {
+        ResultType: 0,
+        ResultCode: 0,
+        ResultDesc: 'The service request is processed successfully.',
+        OriginatorConversationID: originatorId,
+        ConversationID: conversationId,
+        TransactionID: expect.stringMatching(RECEIPT),
+        ResultParameters: {
+          ResultParameter: [
+            { Key: 'TransactionAmount', Value: 2500 },
+            { Key: 'TransactionReceipt', Value: cb.body.Result.TransactionID },
+            { Key: 'B2CRecipientIsRegisteredCustomer', Value: 'Y' },
+            { Key: 'B2CChargesPaidAccountAvailableFunds', Value: 0 },
+            { Key: 'ReceiverPartyPublicName', Value: '2547******49 - JOHN DOE' },
+            { Key: 'TransactionCompletedDateTime', Value: expect.stringMatching(/^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}$/) },
+            { Key: 'B2CUtilityAccountAvailableFunds', Value: expect.any(Number) },
+            { Key: 'B2CWorkingAccountAvailableFunds', Value: 0 },
+          ],
+        },
+        ReferenceData: { ReferenceItem: { Key: 'QueueTimeoutURL', Value: 'https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit' } },
+      },
+    });
+    const parsed = toB2cResult(b2cResultSchema.parse(cb.body));
+    expect(parsed).toMatchObject({ originatorConversationId: originatorId, conversationId, resultCode: 0, amountKes: 2500, receipt: cb.body.Result.TransactionID });
+    // TransactionCompletedDateTime is EAT wall-clock time, within a few seconds of now.
+    expect(Math.abs(parseDarajaDateTime(parsed.completedAt!)!.getTime() - Date.now())).toBeLessThan(5000);
+    await sleep(60);
+    expect(asyncFor('result', originatorId)).toHaveLength(1);
+    expect(asyncFor('timeout', originatorId)).toHaveLength(0);
+  });
+
+  test('when an unlisted number is paid, then it succeeds too, and receipts never repeat', async () => {
+    const a = await acceptedPayout('254712000500', { Amount: 10 });
+    const b = await acceptedPayout('254712000501', { Amount: 250_000 });
+    const [ra, rb] = [await resultFor(a.originatorId), await resultFor(b.originatorId)];
+    expect([ra.body.Result.ResultCode, rb.body.Result.ResultCode]).toEqual([0, 0]);
+    expect(ra.body.Result.TransactionID).not.toBe(rb.body.Result.TransactionID);
+    // The utility account pays for each: its balance goes down by exactly the amount.
+    expect(ra.body.Result.ResultParameters.ResultParameter[6].Value - rb.body.Result.ResultParameters.ResultParameter[6].Value).toBe(250_000);
+  });
+
+  test('when an OriginatorConversationID is reused, then HTTP 500 500.002.1001 Duplicate OriginatorConversationID and no second Result', async () => {
+    const body = b2cBody(B2C_PAID);
+    expect((await payB2c(body)).status).toBe(200);
+    for (const retry of [body, { ...body, Amount: 999, PartyB: '254712000502' }]) {
+      const again = await payB2c(retry);
+      expect(again.status).toBe(500);
+      expect(again.json).toEqual({ requestId: REQUEST_ID, errorCode: '500.002.1001', errorMessage: 'Duplicate OriginatorConversationID' });
+    }
+    await resultFor(body.OriginatorConversationID);
+    await sleep(60);
+    expect(asyncFor('result', body.OriginatorConversationID)).toHaveLength(1);
+  });
+
+  test.each<[string, string, number, string]>([
+    ['the initiator is invalid', B2C_INITIATOR_INVALID, 2001, 'The initiator information is invalid.'],
+    ['the utility account is short', B2C_INSUFFICIENT, 1, 'The balance is insufficient for the transaction.'],
+  ])('when %s (%s), then a Result with ResultCode %i, a placeholder TransactionID and no ResultParameters', async (_n, phone, code, desc) => {
+    const { originatorId, conversationId } = await acceptedPayout(phone);
+    const cb = await resultFor(originatorId);
+    expect(cb.body).toEqual({
+      Result: {
+        ResultType: 0,
+        ResultCode: code,
+        ResultDesc: desc,
+        OriginatorConversationID: originatorId,
+        ConversationID: conversationId,
+        TransactionID: expect.stringMatching(PLACEHOLDER_TX),
+        ReferenceData: { ReferenceItem: { Key: 'QueueTimeoutURL', Value: expect.any(String) } },
+      },
+    });
+    expect(toB2cResult(b2cResultSchema.parse(cb.body))).toMatchObject({ resultCode: code, resultDesc: desc });
+    // A failed payout never became an M-Pesa transaction: Transaction Status does not find it.
+    const status = await statusOf({ OriginalConversationID: originatorId });
+    expect(status.parsed).toMatchObject({ resultCode: 2032, resultDesc: 'The transaction receipt number does not exist.' });
+    expect(status.parsed.receipt).toBeUndefined();
+  });
+
+  test('when the payout TIMES OUT in the queue, then no Result, a queue-timeout body instead, and Transaction Status reports it Completed', async () => {
+    const { originatorId, conversationId, sentAt } = await acceptedPayout(B2C_TIMEOUT, { Amount: 4200 });
+    const timeout = await waitFor(() => asyncFor('timeout', originatorId)[0], 'the queue timeout');
+    expect(timeout.at - sentAt).toBeGreaterThanOrEqual(TIMINGS.callbackDelayMs - 5);
+    expect(toQueueTimeout(queueTimeoutSchema.parse(timeout.body))).toEqual({ originatorConversationId: originatorId, conversationId, resultDesc: expect.any(String) });
+    await sleep(60);
+    expect(asyncFor('result', originatorId)).toEqual([]);
+
+    const { parsed, raw, ack } = await statusOf({ OriginalConversationID: originatorId }, baseUrl, undefined, { Occasion: 'reconcile' });
+    expect(parsed).toEqual({
+      queryOriginatorConversationId: ack.OriginatorConversationID,
+      queryConversationId: ack.ConversationID,
+      resultCode: 0,
+      resultCodeText: '0',
+      resultDesc: 'The service request is processed successfully.',
+      originatorConversationId: originatorId,
+      conversationId,
+      receipt: expect.stringMatching(RECEIPT),
+      transactionStatus: 'Completed',
+      amount: '4200',
+      amountKes: 4200,
+      finalisedTime: expect.stringMatching(/^\d{14}$/),
+      creditPartyName: '2547******03 - JOHN DOE',
+    });
+    expect(raw.Result.ReferenceData).toEqual({ ReferenceItem: { Key: 'Occasion', Value: 'reconcile' } });
+    // Nothing ever goes to the status query's own QueueTimeOutURL.
+    expect(asyncReceived.filter((r) => r.kind === 'status-timeout')).toEqual([]);
+  });
+
+  test('when the Result is DUPLICATED, then the identical success Result arrives exactly twice', async () => {
+    const { originatorId } = await acceptedPayout(B2C_DUPLICATED);
+    await waitFor(() => asyncFor('result', originatorId).length === 2 || undefined, 'two Results');
+    await sleep(60);
+    const both = asyncFor('result', originatorId);
+    expect(both).toHaveLength(2);
+    expect(both[1]!.body).toEqual(both[0]!.body);
+    expect(both[0]!.body.Result.ResultCode).toBe(0);
+  });
+
+  test('when the Result is LOST, then nothing is posted anywhere, and Transaction Status by receipt or by id finds the payout', async () => {
+    const { originatorId } = await acceptedPayout(B2C_LOST, { Amount: 777 });
+    await sleep(TIMINGS.callbackDelayMs * 5);
+    expect(asyncReceived.filter((r) => r.body?.Result?.OriginatorConversationID === originatorId)).toEqual([]);
+    const byId = await statusOf({ OriginalConversationID: originatorId });
+    expect(byId.parsed).toMatchObject({ resultCode: 0, transactionStatus: 'Completed', originatorConversationId: originatorId, amountKes: 777 });
+    const byReceipt = await statusOf({ TransactionID: byId.parsed.receipt });
+    expect(byReceipt.parsed).toMatchObject({ resultCode: 0, originatorConversationId: originatorId, receipt: byId.parsed.receipt });
+  });
+});
+
+describe('Transaction Status', () => {
+  test('when the id is unknown, then the Result says 2032 and carries no parameters', async () => {
+    const { parsed, raw } = await statusOf({ OriginalConversationID: 'never-sent-id' });
+    expect(parsed).toMatchObject({ resultCode: 2032, resultDesc: 'The transaction receipt number does not exist.' });
+    expect(raw.Result.ResultParameters).toBeUndefined();
+  });
+
+  test.each<[string, Record<string, unknown>, string]>([
+    ['neither TransactionID nor OriginalConversationID is given', {}, 'TransactionID'],
+    ['both are blank', { TransactionID: ' ', OriginalConversationID: '' }, 'TransactionID'],
+    ['CommandID is not TransactionStatusQuery', { OriginalConversationID: 'x', CommandID: 'BusinessPayment' }, 'CommandID'],
+    ['IdentifierType is 3', { OriginalConversationID: 'x', IdentifierType: '3' }, 'IdentifierType'],
+    ['ResultURL is missing', { OriginalConversationID: 'x', ResultURL: undefined }, 'ResultURL'],
+    ['Remarks is empty', { OriginalConversationID: 'x', Remarks: '' }, 'Remarks'],
+  ])('when %s, then 400 400.002.02 naming the field', async (_n, overrides, field) => {
+    const res = await queryStatus(statusBody(overrides));
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({ requestId: REQUEST_ID, errorCode: '400.002.02', errorMessage: `Bad Request - Invalid ${field}` });
+  });
+
+  test('when IdentifierType comes as the number 4, then it is accepted like "4"', async () => {
+    const { parsed } = await statusOf({ OriginalConversationID: 'never-sent-2' }, baseUrl, undefined, { IdentifierType: 4 });
+    expect(parsed.resultCode).toBe(2032);
+  });
+});
+
+// ---------------------------------------------------------------- a strict emulator: initiator, PartyA, balance
+
+describe('B2C with initiator checks, a fixed PartyA and a small utility account', () => {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const INITIATOR = 'goldwallet_api';
+  const PASSWORD = 'Initiator#2026';
+  let strict: DarajaEmulator;
+  let strictServer: Server;
+  let strictUrl: string;
+  let strictToken: string;
+
+  beforeAll(async () => {
+    const opts: DarajaEmulatorOptions = {
+      consumerKey: KEY,
+      consumerSecret: SECRET,
+      shortcode: SHORTCODE,
+      passkey: PASSKEY,
+      log,
+      ...TIMINGS,
+      b2cShortcode: B2C_SHORTCODE,
+      initiatorName: INITIATOR,
+      initiatorPassword: PASSWORD,
+      initiatorPrivateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      b2cUtilityBalanceKes: 1000,
+    };
+    strict = createDarajaEmulator(opts);
+    const app = express();
+    app.use(strict.router);
+    const started = await listen(app);
+    strictServer = started.server;
+    strictUrl = started.url;
+    const res = await fetch(`${strictUrl}/oauth/v1/generate?grant_type=client_credentials`, { headers: { authorization: basic(KEY, SECRET) } });
+    strictToken = ((await res.json()) as { access_token: string }).access_token;
+  });
+
+  afterAll(async () => {
+    strict.close();
+    await new Promise((r) => strictServer.close(r));
+  });
+
+  const auth = () => `Bearer ${strictToken}`;
+  const goodInitiator = () => ({ InitiatorName: INITIATOR, SecurityCredential: securityCredential(PASSWORD, publicPem) });
+
+  test('when PartyA is not the configured B2C shortcode, then 400 Invalid PartyA (for B2C and for Transaction Status)', async () => {
+    const res = await payB2c(b2cBody(B2C_PAID, { ...goodInitiator(), PartyA: '600000' }), strictUrl, auth());
+    expect(res.status).toBe(400);
+    expect(res.json.errorMessage).toBe('Bad Request - Invalid PartyA');
+    const status = await queryStatus(statusBody({ OriginalConversationID: 'x', PartyA: '600000' }), strictUrl, auth());
+    expect(status.json.errorMessage).toBe('Bad Request - Invalid PartyA');
+  });
+
+  test('when the initiator name is wrong, then the request is accepted and answered with a 2001 Result', async () => {
+    const { originatorId } = await acceptedPayout(B2C_PAID, { ...goodInitiator(), InitiatorName: 'someone_else' }, strictUrl, auth());
+    expect((await resultFor(originatorId)).body.Result).toMatchObject({ ResultCode: 2001, ResultDesc: 'The initiator information is invalid.' });
+  });
+
+  test('when the SecurityCredential hides the wrong password, or is not even a ciphertext, then a 2001 Result', async () => {
+    const wrongPassword = await acceptedPayout(B2C_PAID, { InitiatorName: INITIATOR, SecurityCredential: securityCredential('not-the-password', publicPem) }, strictUrl, auth());
+    expect((await resultFor(wrongPassword.originatorId)).body.Result.ResultCode).toBe(2001);
+    const notCiphertext = await acceptedPayout(B2C_PAID, { InitiatorName: INITIATOR, SecurityCredential: Buffer.from('plain').toString('base64') }, strictUrl, auth());
+    expect((await resultFor(notCiphertext.originatorId)).body.Result.ResultCode).toBe(2001);
+  });
+
+  test('when the initiator is right, then paid while the utility account lasts, then ResultCode 1; a status query with a bad initiator gets 2001', async () => {
+    const first = await acceptedPayout(B2C_PAID, { ...goodInitiator(), Amount: 600 }, strictUrl, auth());
+    const firstResult = (await resultFor(first.originatorId)).body.Result;
+    expect(firstResult.ResultCode).toBe(0);
+    expect(firstResult.ResultParameters.ResultParameter).toContainEqual({ Key: 'B2CUtilityAccountAvailableFunds', Value: 400 });
+    const second = await acceptedPayout('254712000600', { ...goodInitiator(), Amount: 500 }, strictUrl, auth());
+    expect((await resultFor(second.originatorId)).body.Result).toMatchObject({ ResultCode: 1, ResultDesc: 'The balance is insufficient for the transaction.' });
+
+    const refused = await statusOf({ OriginalConversationID: first.originatorId }, strictUrl, auth(), { Initiator: INITIATOR, SecurityCredential: securityCredential('wrong', publicPem) });
+    expect(refused.parsed).toMatchObject({ resultCode: 2001 });
+    const found = await statusOf({ OriginalConversationID: first.originatorId }, strictUrl, auth(), { Initiator: INITIATOR, SecurityCredential: securityCredential(PASSWORD, publicPem) });
+    expect(found.parsed).toMatchObject({ resultCode: 0, transactionStatus: 'Completed', amountKes: 600 });
+  });
+
+  test('when our DarajaClient pays, retries, and reconciles a timed-out payout, then every step reads back through our own schemas', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    const keyPrefix = `emu-b2c-${process.pid}-${Date.now()}`;
+    try {
+      const client = new DarajaClient(
+        {
+          environment: 'sandbox',
+          baseUrl: strictUrl,
+          consumerKey: KEY,
+          consumerSecret: SECRET,
+          shortcode: SHORTCODE,
+          passkey: PASSKEY,
+          callbackUrl,
+          callbackPathPrefix: '/mpesa/callback',
+          callbackSecret: 'secret',
+          transactionType: 'CustomerPayBillOnline',
+          partyB: SHORTCODE,
+          httpTimeoutMs: 2000,
+        },
+        new RedisKeyValueStore(redis),
+        keyPrefix,
+        undefined,
+        {
+          shortcode: B2C_SHORTCODE,
+          initiatorName: INITIATOR,
+          securityCredential: securityCredential(PASSWORD, publicPem),
+          resultUrl: asyncUrls.result,
+          timeoutUrl: asyncUrls.timeout,
+          statusResultUrl: asyncUrls.status,
+        },
+      );
+
+      // A payout, its Result, and a retry with the same id that must not count as a failure.
+      const request = { originatorConversationId: newOriginatorId(), msisdn: '254712000700' as Msisdn, amountKes: 100, remarks: 'Gold sale payout', occasion: 'SELL-0700' };
+      const sent = await client.b2cPayment(request);
+      expect(sent).toEqual({ duplicate: false, conversationId: expect.stringMatching(AG_ID), originatorConversationId: request.originatorConversationId });
+      const result = toB2cResult(b2cResultSchema.parse((await resultFor(request.originatorConversationId)).body));
+      expect(result).toMatchObject({ resultCode: 0, amountKes: 100, conversationId: sent.duplicate ? undefined : sent.conversationId, receiverName: '2547******00 - JOHN DOE' });
+      await expect(client.b2cPayment(request)).resolves.toEqual({ duplicate: true, originatorConversationId: request.originatorConversationId });
+
+      // A payout whose Result never comes: the queue timeout, then Transaction Status tells the truth.
+      const lostId = newOriginatorId();
+      await client.b2cPayment({ originatorConversationId: lostId, msisdn: B2C_TIMEOUT as Msisdn, amountKes: 50, remarks: 'Gold sale payout' });
+      const timeout = toQueueTimeout(queueTimeoutSchema.parse((await waitFor(() => asyncFor('timeout', lostId)[0], 'the queue timeout')).body));
+      expect(timeout.originatorConversationId).toBe(lostId);
+      const ack = await client.transactionStatus({ originatorConversationId: lostId });
+      expect(ack).toEqual({ state: 'accepted', queryConversationId: expect.stringMatching(AG_ID), queryOriginatorConversationId: expect.any(String) });
+      const status = toTransactionStatusResult(transactionStatusResultSchema.parse((await statusResultFor(ack.queryOriginatorConversationId!)).body));
+      expect(status).toMatchObject({ resultCode: 0, transactionStatus: 'Completed', originatorConversationId: lostId, amountKes: 50, receipt: expect.stringMatching(RECEIPT) });
+
+      // STK Query through the client: pending while the prompt is open, final once the payer cancels.
+      const push = await client.stkPush({ msisdn: '254712000701' as Msisdn, amountKes: 300, accountReference: 'GWQUERY01', description: 'Buy gold' });
+      await expect(client.stkQuery(push.checkoutRequestId)).resolves.toEqual({ state: 'pending' });
+      const cancelled = await fetch(`${strictUrl}/prompts/${push.checkoutRequestId}/cancel`, { method: 'POST' });
+      expect(cancelled.status).toBe(200);
+      await expect(client.stkQuery(push.checkoutRequestId)).resolves.toEqual({ state: 'final', resultCode: 1032, resultCodeText: '1032', resultDesc: 'Request cancelled by user' });
+    } finally {
+      await redis.del(`${keyPrefix}:daraja:token`, `${keyPrefix}:daraja:token:lock`);
+      redis.disconnect();
+    }
+  });
+
+  test('when close() is called, then scheduled B2C Results are never posted', async () => {
+    const other = createDarajaEmulator({ consumerKey: KEY, consumerSecret: SECRET, shortcode: SHORTCODE, passkey: PASSKEY, log, ...TIMINGS });
+    const app = express();
+    app.use(other.router);
+    const { server, url } = await listen(app);
+    try {
+      const tokenRes = await fetch(`${url}/oauth/v1/generate?grant_type=client_credentials`, { headers: { authorization: basic(KEY, SECRET) } });
+      const otherToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+      const { originatorId } = await acceptedPayout(B2C_PAID, {}, url, `Bearer ${otherToken}`);
+      other.close();
+      await sleep(TIMINGS.callbackDelayMs * 5);
+      expect(asyncFor('result', originatorId)).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 });
