@@ -28,6 +28,23 @@ export function microgramsForCents(amountCents: number, priceCentsPerGram: numbe
   return toSafeNumber((BigInt(amountCents) * BigInt(UG_PER_GRAM)) / BigInt(priceCentsPerGram));
 }
 
+/** Gold a seller must give up to receive `amountCents`: rounded UP, so the pool never pays for gold it did not get. */
+export function microgramsForPayout(amountCents: number, priceCentsPerGram: number): number {
+  assertSafeInt(amountCents, 'amountCents');
+  assertSafeInt(priceCentsPerGram, 'priceCentsPerGram');
+  if (priceCentsPerGram <= 0) throw new RangeError('price must be positive');
+  const numerator = BigInt(amountCents) * BigInt(UG_PER_GRAM);
+  const price = BigInt(priceCentsPerGram);
+  return toSafeNumber((numerator + price - 1n) / price);
+}
+
+/** What gold is worth at a price, in cents: rounded DOWN (a valuation or a payout never overstates). */
+export function centsForMicrograms(micrograms: number, priceCentsPerGram: number): number {
+  assertSafeInt(micrograms, 'micrograms');
+  assertSafeInt(priceCentsPerGram, 'priceCentsPerGram');
+  return toSafeNumber((BigInt(micrograms) * BigInt(priceCentsPerGram)) / BigInt(UG_PER_GRAM));
+}
+
 /** Grams with exactly 4 decimals, truncated (never shows more gold than there is): 1176470 -> "1.1764". */
 export function formatGrams(micrograms: number): string {
   assertSafeInt(micrograms, 'micrograms');

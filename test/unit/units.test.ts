@@ -1,4 +1,4 @@
-import { formatGrams, formatKes, microgramsForCents, parseGramsToMicrograms, parseKesToCents } from '../../src/lib/units';
+import { centsForMicrograms, formatGrams, formatKes, microgramsForCents, microgramsForPayout, parseGramsToMicrograms, parseKesToCents } from '../../src/lib/units';
 
 describe('units', () => {
   test.each([
@@ -43,5 +43,14 @@ describe('units', () => {
     expect(formatKes(850_050)).toBe('8,500.50');
     expect(formatKes(15_000_000)).toBe('150,000');
     expect(formatKes(5)).toBe('0.05');
+  });
+
+  test('a seller gives up gold rounded up; gold is valued rounded down', () => {
+    // KES 500 at 8,000/g = 62500 ug exactly; KES 500 at 8,500/g = 58823.53 -> 58824 ug
+    expect(microgramsForPayout(50_000, 800_000)).toBe(62_500);
+    expect(microgramsForPayout(50_000, 850_000)).toBe(58_824);
+    expect(centsForMicrograms(58_824, 850_000)).toBe(50_000);
+    expect(centsForMicrograms(58_823, 850_000)).toBe(49_999);
+    expect(centsForMicrograms(1_000_000, 850_000)).toBe(850_000);
   });
 });
