@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createDb, type Db } from '../../src/db/knex';
+import { freePort } from '../../src/lib/free-port';
 
 export interface SandboxProcess {
   url: string;
@@ -15,16 +15,7 @@ export interface SandboxProcess {
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+export { freePort };
 
 /**
  * Starts the built service exactly as `npm start` runs it on a bare machine: no DATABASE_URL, no
