@@ -3,10 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { bindEmulatorUrls, type Config, type RunConfig } from './config';
 import { migrateLatest } from './db/knex';
 import { createApp } from './http/app';
+import { createProbeApp } from './http/probe-app';
 import { startWorkers } from './jobs/workers';
+import { HttpPriceFeed } from './prices/price-source';
 import type { Logger } from './lib/logger';
 import { fundDemoPoolOnce } from './sandbox/demo-pool';
 import { startEmbeddedPostgres } from './sandbox/embedded-postgres';
+import { generateInitiatorKeys } from './sandbox/initiator-keys';
 import { createSandbox } from './sandbox/sandbox';
 import { createServices, type Services } from './services';
 
@@ -33,13 +36,20 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
   const server = run.role === 'worker' ? null : await listen(run.port, (req, res) => handler(req, res));
   const port = server ? (server.address() as AddressInfo).port : null;
   if (port !== null) run = bindEmulatorUrls(run, port);
+  // Emulator mode: a key pair generated now stands in for Safaricom's B2C certificate; the emulator keeps the private half.
+  const initiatorKeys = run.mpesa.environment === 'emulator' && run.b2c ? generateInitiatorKeys() : null;
+  if (initiatorKeys && run.b2c) run = { ...run, b2c: { ...run.b2c, certificatePem: initiatorKeys.publicKeyPem } };
 
   const services = createServices(run, log);
   await migrateLatest(services.db);
-  const sandbox = run.mpesa.environment === 'emulator' && port !== null ? createSandbox(run, port, log) : null;
+  const sandbox = run.mpesa.environment === 'emulator' && port !== null ? createSandbox(run, port, log, initiatorKeys) : null;
   if (sandbox && (await fundDemoPoolOnce(services.db, run.demoPoolGrams))) log.info({ grams: run.demoPoolGrams }, 'sandbox pool funded');
   if (server) handler = createApp(services, sandbox?.router);
+  // A worker-only process has no web server; with WORKER_HTTP_PORT it still answers probes and /metrics.
+  const probeServer = !server && run.ops.workerHttpPort !== null ? await listen(run.ops.workerHttpPort, createProbeApp(services)) : null;
   const workers = run.role !== 'web' ? startWorkers(services) : null;
+  // PRICE_PROVIDER=http: the worker polls the feed in the background; requests only read the stored quote.
+  const pricePolling = run.role !== 'web' && services.prices instanceof HttpPriceFeed ? services.prices.startPolling(log) : null;
   log.info({ role: run.role, port, queues: services.backends.kind, mpesa: run.mpesa.environment }, 'service started');
 
   return {
@@ -48,9 +58,14 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
     port,
     banner: sandbox && port !== null ? sandbox.banner(port) : null,
     async close() {
-      // Stop taking requests, let active jobs finish, then close the pools.
+      // Not ready first, so a load balancer stops sending traffic while requests in flight finish;
+      // then stop taking requests, let active jobs finish, then close the pools.
+      services.lifecycle.stopping = true;
+      if (server && run.ops.shutdownDrainMs > 0) await new Promise((r) => setTimeout(r, run.ops.shutdownDrainMs));
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+      pricePolling?.close();
       await workers?.close();
+      if (probeServer) await new Promise<void>((resolve) => probeServer.close(() => resolve()));
       sandbox?.close();
       await services.close();
       await embedded?.stop();

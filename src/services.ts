@@ -5,7 +5,12 @@ import type { KeyValueStore } from './infra/kv-store';
 import { Outbox } from './jobs/outbox';
 import type { Queues } from './infra/backends';
 import type { Logger } from './lib/logger';
+import { MetricsRegistry } from './ops/metrics';
+import type { Lifecycle } from './ops/readiness';
+import { createPhoneLimits, type PhoneLimits } from './payments/phone-limits';
+import { createPriceSource, type PriceSource } from './prices/price-source';
 import { SessionStore } from './ussd/session-store';
+import { b2cSettingsFrom } from './vendors/daraja-b2c-settings';
 import { DarajaClient } from './vendors/daraja-client';
 import { createSmsSender, type SmsSender } from './vendors/sms-client';
 
@@ -21,6 +26,12 @@ export interface Services {
   sessions: SessionStore;
   daraja: DarajaClient;
   sms: SmsSender;
+  /** Counters and histograms of this process (GET /metrics); use cases take it as an optional `metrics`. */
+  metrics: MetricsRegistry;
+  lifecycle: Lifecycle;
+  limits: PhoneLimits;
+  /** Gold prices (PRICE_PROVIDER); the http feed is polled by the worker (src/server.ts). */
+  prices: PriceSource;
   close(): Promise<void>;
 }
 
@@ -36,9 +47,13 @@ export function createServices(config: RunConfig, log: Logger): Services {
     kv: backends.kv,
     queues: backends.queues,
     outbox,
-    sessions: new SessionStore(backends.kv, config.queuePrefix, config.ussd.sessionTtlSeconds),
-    daraja: new DarajaClient(config.mpesa, backends.kv, config.queuePrefix),
+    sessions: new SessionStore(backends.kv, config.queuePrefix, config.ussd.sessionTtlSeconds, config.ussd.resumeSeconds),
+    daraja: new DarajaClient(config.mpesa, backends.kv, config.queuePrefix, undefined, b2cSettingsFrom(config.b2c)),
     sms: createSmsSender(config.at),
+    metrics: new MetricsRegistry(),
+    lifecycle: { stopping: false },
+    limits: createPhoneLimits(backends, config.limits),
+    prices: createPriceSource(config.prices, backends.kv, config.queuePrefix),
     async close() {
       await backends.close();
       await db.destroy();

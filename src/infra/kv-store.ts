@@ -9,6 +9,7 @@ export interface KeyValueStore {
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Deletes only if the value is still ours: releasing a lock, dropping a rejected token. */
   deleteIfEquals(key: string, value: string): Promise<void>;
+  delete(key: string): Promise<void>;
   ping(): Promise<void>;
 }
 
@@ -27,6 +28,9 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
   async deleteIfEquals(key: string, value: string) {
     await this.redis.eval(COMPARE_AND_DELETE, 1, key, value);
+  }
+  async delete(key: string) {
+    await this.redis.del(key);
   }
   async ping() {
     await this.redis.ping();
@@ -58,6 +62,9 @@ export class PostgresKeyValueStore implements KeyValueStore {
   }
   async deleteIfEquals(key: string, value: string) {
     await this.db('kv_store').where({ key, value }).delete();
+  }
+  async delete(key: string) {
+    await this.db('kv_store').where({ key }).delete();
   }
   async ping() {
     await this.db.raw('select 1');

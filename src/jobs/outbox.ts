@@ -16,8 +16,10 @@ export class Outbox {
     private readonly log: Logger,
   ) {}
 
-  async write(trx: Knex.Transaction, queue: QueueKey, jobId: string, payload: Record<string, unknown>): Promise<number> {
-    const [row] = await trx('outbox').insert({ queue, job_id: jobId, payload }).onConflict('job_id').ignore().returning('id');
+  /** `delayMs`: the job runs no earlier than that long after this commit (the queue holds it as a delayed job). */
+  async write(trx: Knex.Transaction, queue: QueueKey, jobId: string, payload: Record<string, unknown>, opts: { delayMs?: number } = {}): Promise<number> {
+    const runAt = opts.delayMs ? trx.raw(`now() + ? * interval '1 millisecond'`, [opts.delayMs]) : null;
+    const [row] = await trx('outbox').insert({ queue, job_id: jobId, payload, run_at: runAt }).onConflict('job_id').ignore().returning('id');
     if (row) return row.id;
     return (await trx('outbox').where({ job_id: jobId }).first('id')).id;
   }
@@ -43,12 +45,18 @@ export class Outbox {
   /** Relay unrelayed rows (all of them, or the given ones). Safe to run from many processes at once. */
   async relay(ids?: number[], batch = 200): Promise<number> {
     return this.db.transaction(async (trx) => {
-      const q = trx('outbox').whereNull('relayed_at').orderBy('id').limit(batch).forUpdate().skipLocked();
+      const q = trx('outbox')
+        .select('id', 'queue', 'job_id', 'payload', trx.raw(`greatest(0, ceil(extract(epoch from (run_at - now())) * 1000))::bigint AS delay_ms`))
+        .whereNull('relayed_at')
+        .orderBy('id')
+        .limit(batch)
+        .forUpdate()
+        .skipLocked();
       if (ids) q.whereIn('id', ids);
-      const rows: Array<{ id: number; queue: QueueKey; job_id: string; payload: Record<string, unknown> }> = await q;
+      const rows: Array<{ id: number; queue: QueueKey; job_id: string; payload: Record<string, unknown>; delay_ms: number | null }> = await q;
       if (rows.length === 0) return 0;
       for (const row of rows) {
-        await this.queues[row.queue].add(row.queue, row.payload, { jobId: row.job_id });
+        await this.queues[row.queue].add(row.queue, row.payload, { jobId: row.job_id, ...(row.delay_ms ? { delay: row.delay_ms } : {}) });
       }
       await trx('outbox').whereIn('id', rows.map((r) => r.id)).update({ relayed_at: trx.fn.now() });
       return rows.length;

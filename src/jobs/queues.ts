@@ -5,6 +5,13 @@ import type { Config } from '../config';
 export const QUEUE_NAMES = {
   buy: 'buy-gold',
   sms: 'sms',
+  // Selling: the B2C payout request, and the Transaction Status checks that settle a payout whose result is missing.
+  payout: 'payout',
+  'payout-status': 'payout-status',
+  // An operator's live STK Query (GET /mpesa/status/:id?live=1): the web request waits for its result.
+  'ops-query': 'ops-query',
+  // The repeating STK reconciliation (a job scheduler): Query for lost callbacks, expire what never settles.
+  reconcile: 'reconcile',
 } as const;
 
 export type QueueKey = keyof typeof QUEUE_NAMES;
@@ -17,6 +24,15 @@ export function jobOptions(jobs: Config['jobs']): JobsOptions {
     removeOnComplete: { age: 24 * 3600, count: 50_000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   };
+}
+
+/**
+ * How long a job stays locked by its worker. A worker killed outright (SIGKILL, OOM) stops renewing the
+ * lock; once it lapses another worker takes the job over (it counts as stalled, up to `attempts` times,
+ * instead of BullMQ's default of once, after which the job would fail and be lost to its order).
+ */
+export function workerOptions(jobs: Config['jobs']) {
+  return { lockDuration: jobs.lockDurationMs, stalledInterval: Math.max(500, Math.floor(jobs.lockDurationMs / 2)), maxStalledCount: jobs.attempts };
 }
 
 /** Is this the last attempt the queue will make? Then a retryable failure must be handled as final. */

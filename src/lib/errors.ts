@@ -13,6 +13,12 @@ export class VendorError extends Error {
     readonly code: string,
     message: string,
     readonly httpStatus?: number,
+    /**
+     * The request may have reached the vendor and been acted on although we saw no answer (a timeout
+     * or a connection reset after sending). Sending it again could do it twice: for a call without an
+     * idempotency key (STK Push) that decides between "retry" and "wait for the callback".
+     */
+    readonly maybeProcessed = false,
   ) {
     super(`${vendor} ${code}: ${message}`);
     this.name = 'VendorError';

@@ -29,3 +29,11 @@ export function maskMsisdn(value: string | null | undefined): string {
   if (digits.length < 7) return '***';
   return `${digits.slice(0, 4)}${'*'.repeat(digits.length - 6)}${digits.slice(-2)}`;
 }
+
+/** A Kenyan mobile number written any of the usual ways: 2547…, +2547…, 07… (and 1… ranges). */
+const KENYAN_MOBILE_IN_TEXT = /(?<!\d)(?:\+?254|0)[17]\d{8}(?!\d)/g;
+
+/** Masks every phone number inside free text (an error message, a vendor's description). */
+export function maskPhoneNumbersIn(text: string): string {
+  return text.replace(KENYAN_MOBILE_IN_TEXT, (m) => maskMsisdn(m));
+}

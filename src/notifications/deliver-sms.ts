@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex';
 import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../ops/metrics';
 import { maskMsisdn, toE164, type Msisdn } from '../lib/msisdn';
 import type { SmsSender } from '../vendors/sms-client';
 
@@ -8,6 +9,7 @@ export interface DeliverSmsDeps {
   db: Db;
   sms: SmsSender;
   log: Logger;
+  metrics?: Metrics;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttem
       sent_at: deps.db.fn.now(),
       updated_at: deps.db.fn.now(),
     });
+    deps.metrics?.inc('sms_total', { status: 'sent' });
   } catch (err) {
     const e = err instanceof VendorError ? err : new VendorError('africastalking', 'retry', 'unknown', (err as Error).message);
     const final = e.kind === 'permanent' || finalAttempt;
@@ -39,6 +42,7 @@ export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttem
       updated_at: deps.db.fn.now(),
     });
     deps.log.warn({ smsId, to: maskMsisdn(msg.msisdn), code: e.code, kind: e.kind, final }, 'sms send failed');
+    deps.metrics?.inc('sms_total', { status: final ? 'failed' : 'retry' });
     if (!final) throw e;
   }
 }

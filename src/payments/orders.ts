@@ -1,6 +1,17 @@
 import type { Trx } from '../ledger/ledger';
 
-export type OrderStatus = 'created' | 'reserved' | 'stk_requested' | 'stk_sent' | 'paid' | 'failed' | 'expired' | 'review';
+export type OrderStatus =
+  | 'created'
+  | 'reserved'
+  | 'stk_requested'
+  | 'stk_sent'
+  // sell: the B2C request is being sent / Daraja accepted it and its result is awaited
+  | 'payout_requested'
+  | 'payout_sent'
+  | 'paid'
+  | 'failed'
+  | 'expired'
+  | 'review';
 
 export interface BuyOrder {
   id: string;

@@ -1,37 +1,35 @@
 import type { Knex } from 'knex';
+import type { Config } from '../config';
 import type { Db } from '../db/knex';
-import { catalogFor } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
-import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '../ledger/ledger';
 import type { Logger } from '../lib/logger';
-import { formatGrams, formatKes, parseKesToCents } from '../lib/units';
-import { queueSms } from '../notifications/queue-sms';
+import type { Metrics } from '../ops/metrics';
+import { parseKesToCents } from '../lib/units';
+import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { StkResult } from '../vendors/daraja-callbacks';
-import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
-import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from './orders';
+import { loadBuyOrder } from './orders';
+import { applyStkReport, finish, type MatchedBy, type Settlement, type SettlementOutcome, type StkOutcome, type StkPayment } from './settle-stk-payment';
 
-export type CallbackOutcome = 'settled' | 'failed' | 'duplicate' | 'orphan' | 'mismatch';
+export type CallbackOutcome = SettlementOutcome;
 
-/** Orders a callback may still settle: the push went out (or was being sent when the answer came). */
-const AWAITING_RESULT = ['stk_requested', 'stk_sent'] as const;
+export interface CallbackDeps {
+  db: Db;
+  outbox: Outbox;
+  log: Logger;
+  config: Pick<Config, 'reconcile'>;
+  metrics?: Metrics;
+}
 
 /**
- * Applies an STK result exactly once. The order row is locked first, so identical callbacks racing
- * each other queue up behind the first; every later one finds the order settled and changes nothing.
- * Everything (ledger, order, payment, SMS outbox, the raw payload) commits in ONE transaction.
+ * Applies an STK callback exactly once (the rules are in settle-stk-payment.ts). The payment is found
+ * by its CheckoutRequestID; a success whose CheckoutRequestID we never stored (the process died, or the
+ * network failed, between Daraja accepting the push and us saving its answer) is matched by phone,
+ * amount and time window instead. Everything, including the raw callback, commits in ONE transaction.
  */
-export async function settleStkCallback(
-  deps: { db: Db; outbox: Outbox; log: Logger },
-  result: StkResult,
-  rawPayload: unknown,
-): Promise<CallbackOutcome> {
-  const { outcome, relay } = await deps.db.transaction(async (trx) => {
-    const payment = await trx('stk_payments').where({ checkout_request_id: result.checkoutRequestId }).first();
-    const order = payment ? await loadBuyOrder(trx, payment.order_id, { lock: true }) : undefined;
-    let decided: { outcome: CallbackOutcome; relay: number[] };
-    if (!payment || !order) decided = { outcome: 'orphan', relay: [] };
-    else if (!(AWAITING_RESULT as readonly string[]).includes(order.status)) decided = { outcome: 'duplicate', relay: [] };
-    else decided = await apply(trx, deps.outbox, order, payment, result, rawPayload);
+export async function settleStkCallback(deps: CallbackDeps, result: StkResult, rawPayload: unknown): Promise<CallbackOutcome> {
+  const outcome = toOutcome(result);
+  const settlement = await deps.db.transaction(async (trx) => {
+    const decided = await settle(trx, deps, result, outcome, rawPayload);
     await trx('mpesa_callbacks').insert({
       kind: 'stk',
       checkout_request_id: result.checkoutRequestId,
@@ -40,73 +38,91 @@ export async function settleStkCallback(
     });
     return decided;
   });
-  await deps.outbox.relaySoon(relay);
-  const level = outcome === 'orphan' || outcome === 'mismatch' ? 'warn' : 'info';
-  deps.log[level]({ checkoutRequestId: result.checkoutRequestId, resultCode: result.resultCode, outcome }, 'stk callback');
-  return outcome;
+  await finish(deps, settlement);
+  deps.metrics?.inc('mpesa_callbacks_total', { outcome: settlement.outcome });
+  if (settlement.outcome !== 'duplicate') deps.metrics?.inc('mpesa_stk_results_total', { result_code: result.resultCode });
+  const level = ['orphan', 'ambiguous', 'mismatch', 'conflict', 'late_review'].includes(settlement.outcome) ? 'warn' : 'info';
+  deps.log[level]({ checkoutRequestId: result.checkoutRequestId, resultCode: result.resultCode, outcome: settlement.outcome }, 'stk callback');
+  return settlement.outcome;
 }
 
-async function apply(
+function toOutcome(result: StkResult): StkOutcome {
+  if (result.resultCode !== 0) return { kind: 'failed', resultCode: result.resultCode, resultDesc: result.resultDesc };
+  return { kind: 'paid', resultDesc: result.resultDesc, receipt: result.paid?.receipt ?? null, amount: result.paid?.amount, phone: result.paid?.phone, transactionDate: result.paid?.transactionDate };
+}
+
+async function settle(trx: Knex.Transaction, deps: CallbackDeps, result: StkResult, outcome: StkOutcome, rawPayload: unknown): Promise<Settlement> {
+  let matchedBy: MatchedBy = 'checkout_id';
+  let payment: StkPayment | undefined = await trx('stk_payments').where({ checkout_request_id: result.checkoutRequestId }).first();
+  if (!payment) {
+    const match = await matchByPhoneAndAmount(trx, deps, result, outcome);
+    if ('settlement' in match) return match.settlement;
+    payment = match.payment;
+    matchedBy = 'phone_amount_window';
+  }
+  const order = await loadBuyOrder(trx, payment.order_id, { lock: true });
+  if (!order) return { outcome: 'orphan', relay: [], alerts: [] };
+  if (matchedBy === 'phone_amount_window') {
+    // Under the order lock: tie the callback's ids to the payment, unless a twin callback already did.
+    const claimed = await trx('stk_payments')
+      .where({ id: payment.id })
+      .whereNull('checkout_request_id')
+      .update({ checkout_request_id: result.checkoutRequestId, merchant_request_id: result.merchantRequestId, push_outcome: 'accepted' });
+    payment = await trx('stk_payments').where({ id: payment.id }).first();
+    if (claimed === 0 && payment!.checkout_request_id !== result.checkoutRequestId) return orphan(trx, result, outcome, 'the matching payment was tied to another callback meanwhile');
+    if (claimed === 0) matchedBy = 'checkout_id';
+  }
+  return applyStkReport(trx, deps.outbox, order, payment!, { source: 'callback', outcome, matchedBy, rawPayload });
+}
+
+/**
+ * The pushes a callback with an unknown CheckoutRequestID can belong to: ours, for this phone and
+ * amount, recent, whose CheckoutRequestID we never learnt. Only a success carries phone and amount;
+ * exactly one candidate is a match, several are for an operator.
+ */
+async function matchByPhoneAndAmount(
   trx: Knex.Transaction,
-  outbox: Outbox,
-  order: BuyOrder,
-  payment: { id: number; amount_kes: number; msisdn: string },
+  deps: CallbackDeps,
   result: StkResult,
-  rawPayload: unknown,
-): Promise<{ outcome: CallbackOutcome; relay: number[] }> {
-  const from = [...AWAITING_RESULT];
-  const resultColumns = { result_code: result.resultCode, result_desc: result.resultDesc.slice(0, 300), callback_payload: JSON.stringify(rawPayload), settled_at: trx.fn.now() };
-
-  if (result.resultCode !== 0) {
-    await trx('stk_payments').where({ id: payment.id }).update(resultColumns);
-    const relay = await failBuyOrder(trx, outbox, order, from, {
-      code: `stk_${result.resultCode}`,
-      description: result.resultDesc,
-      reason: reasonForResultCode(result.resultCode),
-    });
-    return { outcome: 'failed', relay: relay ?? [] };
-  }
-
-  const paid = result.paid;
-  const mismatch = checkPaid(paid, payment) ?? (await receiptUsedElsewhere(trx, paid!.receipt!, payment.id));
-  if (mismatch) {
-    // Credit nothing; the reservation stays held until an operator resolves the review.
-    await trx('stk_payments').where({ id: payment.id }).update(resultColumns);
-    await transitionOrder(trx, order.id, from, 'review', { failure_code: 'callback_mismatch', failure_reason: mismatch });
-    return { outcome: 'mismatch', relay: [] };
-  }
-
-  await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
-  await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns, mpesa_receipt: paid!.receipt, transaction_date: paid!.transactionDate ?? null });
-  await transitionOrder(trx, order.id, from, 'paid');
-  const balance = await accountBalance(trx, await ensureCustomerAccount(trx, order.customer_id));
-  const t = catalogFor(order.language);
-  const outboxId = await queueSms(trx, outbox, {
-    customerId: order.customer_id,
-    msisdn: order.msisdn,
-    body: t.sms.buyReceipt({
-      receipt: paid!.receipt!,
-      grams: formatGrams(order.grams_ug),
-      kes: formatKes(order.amount_cents),
-      price: formatKes(order.price_cents_per_gram),
-      balance: formatGrams(balance.posted),
-    }),
-    purpose: 'buy_receipt',
-    dedupeKey: `buy-receipt-${order.id}`,
+  outcome: StkOutcome,
+): Promise<{ payment: StkPayment } | { settlement: Settlement }> {
+  if (outcome.kind !== 'paid' || !outcome.phone || outcome.amount === undefined) return { settlement: await orphan(trx, result, outcome, 'unknown CheckoutRequestID') };
+  const cents = parseKesToCents(outcome.amount);
+  if (cents === null || cents % 100 !== 0) return { settlement: await orphan(trx, result, outcome, 'unknown CheckoutRequestID, amount not whole KES') };
+  const recent: Array<StkPayment & { push_outcome: string }> = await trx('stk_payments')
+    .whereNull('checkout_request_id')
+    .where({ msisdn: outcome.phone, amount_kes: cents / 100 })
+    .where('push_attempts', '>', 0)
+    .where('push_started_at', '>=', trx.raw(`now() - make_interval(secs => ?)`, [deps.config.reconcile.matchWindowSeconds]))
+    .orderBy('push_started_at')
+    .limit(10);
+  // Pushes whose outcome we never saw come first; one Daraja refused with an answer only if there is
+  // no such push (a gateway that answered an error although the push went out).
+  const unseen = recent.filter((p) => p.push_outcome === 'unknown' || p.push_outcome === 'in_flight');
+  const candidates = unseen.length > 0 ? unseen : recent;
+  if (candidates.length === 1) return { payment: candidates[0]! };
+  if (candidates.length === 0) return { settlement: await orphan(trx, result, outcome, 'no push we sent matches its phone and amount') };
+  const alert = await raiseOpsAlert(trx, {
+    kind: 'ambiguous_payment_match',
+    severity: 'error',
+    orderId: null,
+    message: 'a payment with an unknown CheckoutRequestID matches several recent orders (same phone and amount): credit the right one by hand',
+    details: { checkoutRequestId: result.checkoutRequestId, receipt: outcome.receipt, orderIds: candidates.map((c) => c.order_id) },
+    dedupeKey: `ambiguous-payment-${result.checkoutRequestId}`,
   });
-  return { outcome: 'settled', relay: [outboxId] };
+  return { settlement: { outcome: 'ambiguous', relay: [], alerts: [alert] } };
 }
 
-/** A success must carry a receipt, and the amount and phone we asked for; anything else is for review. */
-function checkPaid(paid: StkResult['paid'], payment: { amount_kes: number; msisdn: string }): string | null {
-  if (!paid?.receipt || !/^[A-Z0-9]{6,20}$/.test(paid.receipt)) return 'success without a valid receipt number';
-  const cents = paid.amount === undefined ? null : parseKesToCents(paid.amount);
-  if (cents !== payment.amount_kes * 100) return `amount ${paid.amount ?? 'missing'} != ${payment.amount_kes}`;
-  if (paid.phone !== payment.msisdn) return 'phone number differs from the order';
-  return null;
-}
-
-async function receiptUsedElsewhere(trx: Knex.Transaction, receipt: string, paymentId: number): Promise<string | null> {
-  const other = await trx('stk_payments').where({ mpesa_receipt: receipt }).whereNot({ id: paymentId }).first('id');
-  return other ? `receipt ${receipt} already used by payment ${other.id}` : null;
+/** A callback we cannot tie to an order. If it says someone paid, that money needs a person. */
+async function orphan(trx: Knex.Transaction, result: StkResult, outcome: StkOutcome, why: string): Promise<Settlement> {
+  if (outcome.kind !== 'paid') return { outcome: 'orphan', relay: [], alerts: [] };
+  const alert = await raiseOpsAlert(trx, {
+    kind: 'orphan_payment',
+    severity: 'error',
+    orderId: null,
+    message: `a success callback matches no order (${why}): find the payer in the M-Pesa statement, credit or refund`,
+    details: { checkoutRequestId: result.checkoutRequestId, receipt: outcome.receipt, amount: outcome.amount },
+    dedupeKey: `orphan-payment-${result.checkoutRequestId}`,
+  });
+  return { outcome: 'orphan', relay: [], alerts: [alert] };
 }

@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { Router } from 'express';
 import type { RunConfig } from '../config';
 import { createAtEmulator } from '../emulators/at-emulator';
-import { createDarajaEmulator, EMULATOR_TEST_NUMBERS, HUMAN_PROMPT_BEHAVIOUR } from '../emulators/daraja-emulator';
+import { createDarajaEmulator, EMULATOR_B2C_TEST_NUMBERS, EMULATOR_TEST_NUMBERS, HUMAN_PROMPT_BEHAVIOUR } from '../emulators/daraja-emulator';
 import type { Logger } from '../lib/logger';
+import type { InitiatorKeys } from './initiator-keys';
 
 // The emulator's sentence begins with "any other number:"; the lists below already say that.
 const HUMAN_PROMPT = HUMAN_PROMPT_BEHAVIOUR.replace(/^any other number:\s*/i, '');
@@ -17,13 +18,22 @@ export interface Sandbox {
 }
 
 /** The offline world the service talks to when MPESA_ENVIRONMENT=emulator: Safaricom, Africa's Talking, a phone. */
-export function createSandbox(config: RunConfig, port: number, log: Logger): Sandbox {
+export function createSandbox(config: RunConfig, port: number, log: Logger, initiatorKeys: InitiatorKeys | null = null): Sandbox {
   const self = `http://127.0.0.1:${port}`;
   const daraja = createDarajaEmulator({
     consumerKey: config.mpesa.consumerKey,
     consumerSecret: config.mpesa.consumerSecret,
     shortcode: config.mpesa.shortcode,
     passkey: config.mpesa.passkey,
+    // B2C as strict as M-Pesa: the shortcode, the initiator and its encrypted password must all match.
+    ...(config.b2c && initiatorKeys
+      ? {
+          b2cShortcode: config.b2c.shortcode,
+          initiatorName: config.b2c.initiatorName,
+          initiatorPassword: config.b2c.initiatorPassword,
+          initiatorPrivateKeyPem: initiatorKeys.privateKeyPem,
+        }
+      : {}),
     log,
   });
   const at = config.at.emulator
@@ -51,6 +61,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger): San
         '  Test phone numbers:',
         ...EMULATOR_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`),
         `    any other     ${HUMAN_PROMPT}`,
+        ...(config.b2c ? ['  Selling (B2C payout) by receiving number:', ...EMULATOR_B2C_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`)] : []),
         '',
       ].join('\n'),
     close() {

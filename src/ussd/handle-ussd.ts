@@ -1,12 +1,16 @@
-import type { Config } from '../config';
+import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
-import { catalogFor } from '../i18n';
+import { catalogFor, isLanguage } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
 import type { Logger } from '../lib/logger';
 import { maskMsisdn, toMpesaMsisdn } from '../lib/msisdn';
-import { findOrCreateCustomer } from '../payments/customers';
-import { placeBuyOrder } from '../payments/place-buy-order';
-import { formatReply, startMenu, step, type Effect, type MenuContext, type Reply, type StepResult } from './machine';
+import type { Metrics } from '../ops/metrics';
+import { findOrCreateCustomer, type Customer } from '../payments/customers';
+import type { PhoneLimits } from '../payments/phone-limits';
+import { sellAvailable } from '../payments/place-sell-order';
+import type { PriceSource } from '../prices/price-source';
+import { formatReply, resume, snapshotOf, startMenu, step, type MenuContext, type Profile, type StepResult } from './machine';
+import { performEffect } from './perform-effect';
 import { screens } from './screens';
 import type { SessionStore, UssdSession } from './session-store';
 
@@ -18,69 +22,93 @@ export interface UssdRequest {
 }
 
 export interface UssdDeps {
-  config: Config;
+  config: RunConfig;
   db: Db;
   sessions: SessionStore;
   outbox: Outbox;
   log: Logger;
+  limits: PhoneLimits;
+  prices: PriceSource;
+  metrics?: Metrics;
 }
+
+/** A menu step needs a handful of effects at most (a PIN check, then a load); more means a loop. */
+const MAX_EFFECTS_PER_INPUT = 4;
 
 /**
  * One Africa's Talking request -> one `CON`/`END` answer. Africa's Talking repeats every input of the
  * session in `text`, joined by `*`; we apply only the inputs not yet applied, so a repeated request
- * gets the same answer and changes nothing.
+ * gets the same answer and changes nothing. Each effect the menu asks for is performed here and its
+ * outcome fed back before the next input.
  */
 export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<string> {
   const t = catalogFor('en');
   if (req.serviceCode !== deps.config.ussd.serviceCode) return formatReply({ end: true, text: t.ussd.wrongServiceCode });
   const msisdn = toMpesaMsisdn(req.phoneNumber);
   if (!msisdn) return formatReply({ end: true, text: t.ussd.notMpesaNumber });
+  // Before anything is read or written: a limited request changes nothing.
+  const limit = await deps.limits.ussdRequests.consume(msisdn);
+  if (!limit.allowed) {
+    deps.log.info({ phone: maskMsisdn(msisdn), limit: 'ussd_requests_per_minute' }, 'ussd request limited');
+    return formatReply({ end: true, text: t.ussd.tooManyRequests });
+  }
 
   const inputs = req.text === '' ? [] : req.text.split('*');
   let session = await deps.sessions.get(req.sessionId);
   if (session && session.msisdn !== msisdn) session = null; // a session id is never shared between phones
   if (session && (session.lastReply.end || inputs.length <= session.consumed)) return formatReply(session.lastReply);
 
+  const ctx = contextFor(deps.config, msisdn);
   if (!session) {
-    const customer = await findOrCreateCustomer(deps.db, msisdn);
-    const started = startMenu(screens, contextFor(deps.config, customer.language));
-    session = { customerId: customer.id, msisdn, language: customer.language, state: started.state, consumed: 0, lastReply: started.reply };
+    // The first screen stays cheap: one upsert, one read of the resume record.
+    const [customer, dropped] = await Promise.all([findOrCreateCustomer(deps.db, msisdn), deps.sessions.getResume(msisdn)]);
+    const started = startMenu(screens, ctx, profileOf(customer, ctx.now), dropped ?? undefined);
+    session = { customerId: customer.id, msisdn, state: started.state, consumed: 0, lastReply: started.reply!, secretInputs: [] };
   }
-  const ctx = contextFor(deps.config, session.language);
-  let result: StepResult = { state: session.state, reply: session.lastReply };
-  for (const input of inputs.slice(session.consumed)) {
-    result = step(screens, result.state, input, ctx);
-    if (result.reply.end) break;
-  }
-  if (result.effect) result = { ...result, reply: await perform(deps, session, req.sessionId, result.effect, result.reply) };
 
-  const next: UssdSession = { ...session, state: result.state, consumed: inputs.length, lastReply: result.reply };
+  let result: StepResult = { state: session.state, reply: session.lastReply };
+  const secretInputs = [...session.secretInputs];
+  for (let i = session.consumed; i < inputs.length; i++) {
+    // The position of every input typed on a PIN screen, so recorders of `text` can scrub it.
+    if (screens[result.state.screen].secret) secretInputs.push(i);
+    result = step(screens, result.state, inputs[i]!, ctx);
+    for (let n = 0; result.effect; n++) {
+      if (n === MAX_EFFECTS_PER_INPUT) throw new Error(`menu effects did not settle on ${result.state.screen}`);
+      const outcome = await performEffect(deps, { customerId: session.customerId, msisdn, sessionId: req.sessionId }, result.effect, ctx);
+      result = resume(screens, result.state, outcome, ctx);
+    }
+    if (result.reply!.end) break;
+  }
+  const reply = result.reply!;
+
+  const next: UssdSession = { ...session, state: result.state, consumed: inputs.length, lastReply: reply, secretInputs };
   await deps.sessions.save(req.sessionId, next);
-  return formatReply(result.reply);
+  if (inputs.length > session.consumed) await recordResumePoint(deps.sessions, msisdn, snapshotOf(screens, result.state, reply));
+  deps.metrics?.inc('ussd_screens_total', { screen: reply.end ? 'end' : result.state.screen });
+  return formatReply(reply);
 }
 
-function contextFor(config: Config, language: string): MenuContext {
+async function recordResumePoint(sessions: SessionStore, msisdn: string, snapshot: ReturnType<typeof snapshotOf>) {
+  if (snapshot === null) await sessions.clearResume(msisdn);
+  else if (snapshot !== undefined) await sessions.saveResume(msisdn, snapshot);
+}
+
+function contextFor(config: RunConfig, msisdn: string): MenuContext {
   return {
-    t: catalogFor(language),
+    now: Date.now(),
+    msisdn,
     buyLimits: { minKes: config.buy.minKes, maxKes: config.buy.maxKes },
-    priceCentsPerGram: config.gold.priceCentsPerGram,
+    sellLimits: { minKes: config.sell.minKes, maxKes: config.sell.maxKes },
+    sellEnabled: sellAvailable(config),
   };
 }
 
-/** Carries out what the menu decided. Replies with the menu's own END unless the effect could not be done. */
-async function perform(deps: UssdDeps, session: UssdSession, sessionId: string, effect: Effect, reply: Reply): Promise<Reply> {
-  switch (effect.type) {
-    case 'placeBuyOrder': {
-      const order = await placeBuyOrder(deps, {
-        customerId: session.customerId,
-        msisdn: session.msisdn,
-        amountKes: effect.amountKes,
-        priceCentsPerGram: effect.priceCentsPerGram,
-        gramsUg: effect.gramsUg,
-        sourceKey: `ussd:${sessionId}`,
-      });
-      deps.log.info({ orderId: order.orderId, phone: maskMsisdn(session.msisdn), amountKes: effect.amountKes }, 'buy order placed');
-      return reply;
-    }
-  }
+function profileOf(customer: Customer, now: number): Profile {
+  const lockedUntil = customer.pinLockedUntil?.getTime() ?? null;
+  return {
+    language: isLanguage(customer.language) ? customer.language : 'en',
+    offerLanguage: customer.created && !customer.languageChosen,
+    hasPin: customer.hasPin,
+    lockedUntil: lockedUntil !== null && lockedUntil > now ? lockedUntil : null,
+  };
 }

@@ -4,7 +4,7 @@ import type { KeyValueStore } from '../infra/kv-store';
 import { VendorError } from '../lib/errors';
 import type { Msisdn } from '../lib/msisdn';
 import { NON_NUMERIC_RESULT_CODE } from './daraja-callbacks';
-import { classifyDarajaFailure, networkFailure, parseBody } from './daraja-errors';
+import { classifyDarajaFailure, networkFailure, notSent, parseBody } from './daraja-errors';
 import { darajaPassword, darajaTimestamp } from './daraja-time';
 import { DarajaTokenCache } from './daraja-token';
 
@@ -252,7 +252,13 @@ export class DarajaClient {
   /** POST with the shared token; an invalid-token answer refreshes the token once and tries again. */
   private async authorizedPost(path: string, body: unknown): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
-      const token = await this.tokens.get();
+      let token: string;
+      try {
+        token = await this.tokens.get();
+      } catch (err) {
+        // However the token fetch failed, this request itself never left.
+        throw err instanceof VendorError ? notSent(err) : err;
+      }
       let res;
       try {
         res = await this.http.post(path, body, { headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' } });

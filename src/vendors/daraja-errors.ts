@@ -22,14 +22,29 @@ export function classifyDarajaFailure(httpStatus: number, body: unknown): Vendor
     return new VendorError('daraja', 'invalid_token', code, message, httpStatus);
   }
   if (RETRYABLE_CODES.has(code) || httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
-    return new VendorError('daraja', 'retry', code, message, httpStatus);
+    // An answer is an answer (the request was refused), except a gateway's 504: the gateway gave up
+    // waiting for Daraja, which may still act on the request.
+    return new VendorError('daraja', 'retry', code, message, httpStatus, httpStatus === 504);
   }
   return new VendorError('daraja', 'permanent', code, message, httpStatus);
 }
 
+/** Failures that happen before a single byte of the request can have left: nothing was delivered. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_INVALID_URL', 'token_wait_timeout']);
+
+/**
+ * A request that got no answer. Only a failure to connect proves the request was never delivered;
+ * a timeout, a reset or anything unrecognised may have come after Daraja received it (maybeProcessed).
+ */
 export function networkFailure(err: unknown): VendorError {
   const e = err as { code?: string; message?: string };
-  return new VendorError('daraja', 'retry', e.code ?? 'network', e.message ?? 'network error');
+  const code = e.code ?? 'network';
+  return new VendorError('daraja', 'retry', code, e.message ?? 'network error', undefined, !NOT_SENT_CODES.has(code));
+}
+
+/** The same failure, known not to have reached Daraja's API (e.g. it happened while fetching the token). */
+export function notSent(err: VendorError): VendorError {
+  return err.maybeProcessed ? new VendorError(err.vendor, err.kind, err.code, err.message.slice(`${err.vendor} ${err.code}: `.length), err.httpStatus, false) : err;
 }
 
 export function parseBody(raw: unknown): unknown {

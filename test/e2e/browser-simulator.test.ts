@@ -7,6 +7,10 @@ import { startSandboxProcess, type SandboxProcess } from '../support/sandbox-pro
 
 // Debian's Chromium (.ci/run installs it when missing); Playwright's own browser download is not used.
 const CHROMIUM = ['/usr/bin/chromium', '/usr/lib/chromium/chromium-headless-shell'].find((p) => existsSync(p));
+// The waitForFunction callbacks run in the browser; this module-local declaration types them without DOM libs.
+declare const document: { querySelector<T = { textContent: string | null; dataset: Record<string, string> }>(selector: string): T | null };
+type HTMLElement = { textContent: string | null; dataset: Record<string, string> };
+
 const ARTIFACTS = path.resolve(__dirname, '..', '..', 'test-artifacts');
 
 describe('the phone simulator in a browser', () => {

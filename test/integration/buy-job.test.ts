@@ -3,6 +3,7 @@ import { runBuyOrder } from '../../src/payments/run-buy-order';
 import { DARAJA_HOST, expectBooksBalanced, withRedis, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { dial } from '../support/http';
 import { orderStatus, poolAccount } from '../support/flows';
+import { nextPhone } from '../support/phones';
 import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, type CapturedSms, type CapturedStk } from '../support/vendors';
 
 describe('the buy job', () => {
@@ -18,26 +19,71 @@ describe('the buy job', () => {
   });
   afterAll(() => svc.close());
 
+  // One open buy per phone is a database rule: every order here gets its own phone.
   async function confirmBuy(amountKes = 100) {
-    const { sessionId } = await dial(svc.url, ['1', String(amountKes), '1']);
+    const { sessionId } = await dial(svc.url, ['1', String(amountKes), '1'], { phoneNumber: nextPhone() });
     return svc.db('orders').where({ source_key: `ussd:${sessionId}` }).first();
   }
   const settled = (id: string) => waitFor(async () => ['stk_sent', 'failed'].includes(await orderStatus(svc, id)) && orderStatus(svc, id), 'the job to finish');
+  const pushOutcome = (id: string, outcome: string) =>
+    waitFor(() => svc.db('stk_payments').where({ order_id: id, push_outcome: outcome }).first(), `push outcome ${outcome}`);
 
-  test('when Daraja answers 5xx, spike arrest, a reset and a timeout, then the push is retried with backoff and succeeds once', async () => {
+  test('when Daraja answers 5xx HTML, spike arrest and "unable to lock subscriber", then the push is retried with backoff and succeeds once', async () => {
     const stk: CapturedStk[] = [];
     mockDarajaToken();
     const scope = nock(DARAJA_HOST)
       .post('/mpesa/stkpush/v1/processrequest').reply(503, '<html>Service Unavailable</html>')
       .post('/mpesa/stkpush/v1/processrequest').reply(500, { requestId: 'r', errorCode: '500.003.02', errorMessage: 'Spike arrest violation' })
-      .post('/mpesa/stkpush/v1/processrequest').replyWithError('socket hang up')
-      .post('/mpesa/stkpush/v1/processrequest').delay(1000).reply(200, {});
+      .post('/mpesa/stkpush/v1/processrequest').reply(500, { requestId: 'r', errorCode: '500.001.1001', errorMessage: 'Unable to lock subscriber' });
     mockStkPushAccepted(stk);
     const order = await confirmBuy();
     expect(await settled(order.id)).toBe('stk_sent');
     expect(scope.isDone()).toBe(true);
     expect(stk).toHaveLength(1);
-    expect(await svc.db('stk_payments').where({ order_id: order.id }).first()).toMatchObject({ push_attempts: 5, last_push_error: null });
+    expect(await svc.db('stk_payments').where({ order_id: order.id }).first()).toMatchObject({ push_attempts: 4, push_outcome: 'accepted', last_push_error: null });
+  });
+
+  // Until issue 5 these were retried like a 5xx. STK Push has no idempotency key: if Daraja got the
+  // request, a second push prompts (and may charge) the customer twice. Now: no second push, wait.
+  test.each([
+    ['the connection is reset after sending', (scope: nock.Interceptor) => scope.replyWithError('socket hang up')],
+    ['Daraja does not answer within MPESA_HTTP_TIMEOUT_MS', (scope: nock.Interceptor) => scope.delay(1000).reply(200, {})],
+    ['a gateway answers 504', (scope: nock.Interceptor) => scope.reply(504, '<html>Gateway Timeout</html>')],
+  ])('when %s, then the outcome is unknown: no second push, the order waits for its callback', async (_what, answer) => {
+    const stk: CapturedStk[] = [];
+    mockDarajaToken();
+    answer(nock(DARAJA_HOST).post('/mpesa/stkpush/v1/processrequest'));
+    const retry = mockStkPushAccepted(stk);
+    const order = await confirmBuy();
+    const payment = await pushOutcome(order.id, 'unknown');
+    expect(payment).toMatchObject({ push_attempts: 1, checkout_request_id: null });
+    expect(payment.push_started_at).not.toBeNull();
+    // Whoever runs the job again (a retry, a stalled job taken over) must not push either.
+    await runBuyOrder(svc.running.services, order.id, false);
+    await runBuyOrder(svc.running.services, order.id, true);
+    expect(retry.isDone()).toBe(false);
+    expect(stk).toHaveLength(0);
+    expect(await orderStatus(svc, order.id)).toBe('stk_requested');
+    expect(await svc.db('stk_payments').where({ order_id: order.id }).first()).toMatchObject({ push_attempts: 1, push_outcome: 'unknown' });
+    // The reservation stays held: the callback (matched by phone and amount) or the expiry settles it.
+    expect(await svc.db('transfers').where({ id: `buy-${order.id}`, status: 'pending' }).first()).toBeDefined();
+    expect(await svc.db('transfers').where({ pending_id: `buy-${order.id}` }).first()).toBeUndefined();
+  });
+
+  test('when a process died during the push (the attempt is still in flight), then a new run does not push again', async () => {
+    const stk: CapturedStk[] = [];
+    mockDarajaToken();
+    mockStkPushAccepted(stk);
+    const order = await confirmBuy();
+    expect(await settled(order.id)).toBe('stk_sent');
+    // Rewind to what a SIGKILL between "attempt recorded" and "answer stored" leaves behind.
+    await svc.db('stk_payments').where({ order_id: order.id }).update({ push_outcome: 'in_flight', checkout_request_id: null, merchant_request_id: null });
+    await svc.db('orders').where({ id: order.id }).update({ status: 'stk_requested' });
+    const second = mockStkPushAccepted(stk);
+    await runBuyOrder(svc.running.services, order.id, false);
+    expect(second.isDone()).toBe(false);
+    expect(stk).toHaveLength(1);
+    expect(await orderStatus(svc, order.id)).toBe('stk_requested');
   });
 
   test('when Daraja answers 400 invalid field, then the order fails for good, the reservation is voided and the user is told', async () => {

@@ -1,4 +1,5 @@
 import nock from 'nock';
+import { en } from '../../src/i18n/en';
 import { expectBooksBalanced, fundPoolGrams, startTestService, withRedis, type TestService } from '../support/harness';
 import { dial, newSessionId, ussd } from '../support/http';
 
@@ -20,11 +21,13 @@ describe('POST /ussd', () => {
     outbox: Number((await svc.db('outbox').count({ n: '*' }))[0]!.n),
   });
 
-  test('when the first request arrives, then it answers 200 text/plain with the main menu', async () => {
-    const res = await ussd(svc.url, { sessionId: newSessionId(), text: '' });
+  test('when the first request arrives, then it answers 200 text/plain with the main menu (and, on a first dial, the other language)', async () => {
+    const res = await ussd(svc.url, { sessionId: newSessionId(), text: '', phoneNumber: '+254712000001' });
     expect(res.status).toBe(200);
     expect(res.contentType).toMatch(/^text\/plain/);
-    expect(res.text).toBe('CON Gold Savings\n1 Buy gold');
+    expect(res.text).toBe('CON Gold Savings\n1 Buy gold\n2 Sell gold\n3 My gold\n4 Statement\n5 Gold price\n6 My account\n7 Kiswahili');
+    const again = await ussd(svc.url, { sessionId: newSessionId(), text: '', phoneNumber: '+254712000001' });
+    expect(again.text).toBe(`CON ${en.ussd.homeTitle}\n${en.ussd.homeMenu}`);
   });
 
   test.each([
@@ -45,8 +48,8 @@ describe('POST /ussd', () => {
 
   test('when the amount is 0, then it goes back to the main menu (0 is Back on every screen) and records nothing', async () => {
     const before = await counts();
-    const { last } = await dial(svc.url, ['1', '0']);
-    expect(last).toBe('CON Gold Savings\n1 Buy gold');
+    const { last } = await dial(svc.url, ['1', '0'], { phoneNumber: '+254712000002' });
+    expect(last).toMatch(/^CON Gold Savings\n1 Buy gold\n2 Sell gold\n3 My gold\n4 Statement\n5 Gold price\n6 My account/);
     expect(await counts()).toEqual(before);
   });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { DestinationStream } from 'pino';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/knex';
 import { checkBooks } from '../../src/ledger/ledger';
@@ -34,6 +35,9 @@ export function baseEnv(): Record<string, string> {
     JOB_ATTEMPTS: '4',
     JOB_BACKOFF_MS: '50',
     OUTBOX_RELAY_INTERVAL_MS: '200',
+    // Tests dial and buy from the same few phones many times a minute; the limit tests set their own.
+    STK_PUSHES_PER_HOUR: '100000',
+    USSD_REQUESTS_PER_MINUTE: '100000',
   };
 }
 
@@ -45,8 +49,11 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-/** The real service (web + worker) on a free port, over its own database and queue prefix. */
-export async function startTestService(overrides: Record<string, string> = {}): Promise<TestService> {
+/**
+ * The real service (web + worker) on a free port, over its own database and queue prefix.
+ * `logDestination` receives the service's JSON log lines (set LOG_LEVEL in overrides to see any).
+ */
+export async function startTestService(overrides: Record<string, string> = {}, opts: { logDestination?: DestinationStream } = {}): Promise<TestService> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `${databasePrefix(runId())}${suffix}`;
   const admin = createDb(ADMIN_DATABASE_URL, { max: 1 });
@@ -54,7 +61,7 @@ export async function startTestService(overrides: Record<string, string> = {}): 
   await admin.destroy();
 
   const config = loadConfig({ ...baseEnv(), DATABASE_URL: databaseUrl(dbName), QUEUE_PREFIX: `t${runId()}${suffix}`, ...overrides });
-  const running = await runService(config, createLogger(config.logLevel));
+  const running = await runService(config, createLogger(config.logLevel, opts.logDestination));
   return {
     url: `http://127.0.0.1:${running.port}`,
     db: running.services.db,
@@ -95,8 +102,23 @@ export async function fundPoolGrams(db: Db, grams: number) {
   await fundPool(db, grams * UG_PER_GRAM, 'test funding');
 }
 
+/** Debits = credits, balances = transfers, nothing overdrawn (checkBooks), and pool + customers = issued. */
 export async function expectBooksBalanced(db: Db) {
   expect(await checkBooks(db)).toEqual([]);
+  const { issued, held } = await goldIssuedAndHeld(db);
+  expect(held).toBe(issued);
+}
+
+/**
+ * Every microgram that left issuance (its posted debits less anything returned to it) is held, posted,
+ * by the pool or a customer: gold is neither created nor lost between them.
+ */
+export async function goldIssuedAndHeld(db: Db): Promise<{ issued: number; held: number }> {
+  const { rows } = await db.raw(`
+    SELECT coalesce(sum(debits_posted - credits_posted) FILTER (WHERE kind = 'issuance'), 0) AS issued,
+           coalesce(sum(credits_posted - debits_posted) FILTER (WHERE kind IN ('pool', 'customer')), 0) AS held
+      FROM accounts`);
+  return { issued: Number(rows[0].issued), held: Number(rows[0].held) };
 }
 
 /** Polls until `fn` returns a truthy value (or throws with what it last saw). */

@@ -6,7 +6,7 @@ describe('configuration', () => {
     const c = loadConfig({ ...baseEnv(), GOLD_PRICE_KES_PER_GRAM: '8500.50', PORT: undefined, BUY_MIN_KES: undefined, BUY_MAX_KES: undefined });
     expect(c.port).toBe(3000);
     expect(c.gold.priceCentsPerGram).toBe(850_050);
-    expect(c.buy).toEqual({ minKes: 10, maxKes: 150_000 });
+    expect(c.buy).toEqual({ minKes: 10, maxKes: 150_000, dailyLimitKes: 300_000 });
     expect(c.mpesa.baseUrl).toBe('https://sandbox.safaricom.co.ke');
     expect(c.mpesa.partyB).toBe('174379');
     expect(c.mpesa.callbackPathPrefix).toBe('/mpesa/callback');

@@ -1,21 +1,22 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { settleStkCallback } from '../../payments/settle-stk-callback';
 import type { Services } from '../../services';
 import { stkCallbackSchema, toStkResult } from '../../vendors/daraja-callbacks';
+import { callbackGuard, callbackJson } from '../callback-guard';
 
 const ACCEPTED = { ResultCode: 0, ResultDesc: 'Accepted' };
 
 /**
  * Daraja's callbacks are unsigned: the last path segment of MPESA_CALLBACK_URL is the shared secret,
- * compared in constant time. Any other path gets the same 404 as an unknown route.
+ * compared in constant time (callbackGuard, with the optional IP allowlist). Any other path gets the
+ * same 404 as an unknown route.
  */
 export function mpesaCallbackRouter(s: Services): Router {
   const router = Router();
   const { callbackPathPrefix, callbackSecret } = s.config.mpesa;
   const prefix = callbackPathPrefix === '/' ? '' : callbackPathPrefix;
-  router.post(`${prefix}/:secret`, (req, res, next) => (secretMatches(String(req.params.secret), callbackSecret) ? next() : res.status(404).end()),
-    express.json({ limit: '64kb' }),
+  router.post(`${prefix}/:secret`, ...callbackGuard(s, callbackSecret),
+    callbackJson,
     async (req: Request, res: Response) => {
       const parsed = stkCallbackSchema.safeParse(req.body);
       if (!parsed.success) {
@@ -29,16 +30,10 @@ export function mpesaCallbackRouter(s: Services): Router {
       } catch (err) {
         // Not recorded: say so, so that Safaricom (or reconciliation) tries again.
         s.log.error({ err: (err as Error).message }, 'stk callback not recorded');
+        s.metrics.inc('mpesa_callbacks_total', { outcome: 'error' });
         res.status(503).json({ ResultCode: 1, ResultDesc: 'Temporarily unavailable' });
       }
     },
   );
   return router;
-}
-
-function secretMatches(given: string | undefined, expected: string): boolean {
-  // Hash both sides so the comparison takes the same time whatever the lengths.
-  const a = createHash('sha256').update(given ?? '').digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }

@@ -1,27 +1,36 @@
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { catalogFor } from '../../i18n';
 import { formatReply } from '../../ussd/machine';
 import { handleUssd } from '../../ussd/handle-ussd';
 import type { Services } from '../../services';
 
+// Control characters never come from Africa's Talking, and a NUL cannot even be stored (session keys in Postgres).
+const printable = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/);
+
 const ussdBody = z.object({
-  sessionId: z.string().min(1).max(200),
-  serviceCode: z.string().max(50),
-  phoneNumber: z.string().max(30),
-  networkCode: z.string().max(20).optional(),
-  text: z.string().max(500).default(''),
+  sessionId: printable(200).min(1),
+  serviceCode: printable(50),
+  phoneNumber: printable(30),
+  networkCode: printable(20).optional(),
+  text: z.string().max(500).regex(/^[^\u0000]*$/).default(''),
 });
+
+// Africa's Talking sends six short fields; anything much bigger is not from it.
+const parseForm = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
 
 /** Africa's Talking USSD: always 200 text/plain `CON`/`END`, whatever happens behind it. */
 export function ussdRouter(s: Services): Router {
   const router = Router();
-  router.post('/ussd', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+  const refuse = (res: Response) => res.type('text/plain').send(formatReply({ end: true, text: catalogFor('en').ussd.invalidRequest }));
+  // A body too large or unreadable still gets an END (never a 4xx AT would show as an error).
+  const form: RequestHandler = (req, res, next) => parseForm(req, res, (err?: unknown) => (err ? refuse(res) : next()));
+  router.post('/ussd', form, async (req, res) => {
     res.type('text/plain');
     const t = catalogFor('en');
     const parsed = ussdBody.safeParse(req.body ?? {});
     if (!parsed.success) {
-      res.send(formatReply({ end: true, text: t.ussd.unavailable }));
+      refuse(res);
       return;
     }
     try {

@@ -1,0 +1,98 @@
+'use strict';
+/**
+ * Benchmark 4: the buy pipeline, from the USSD confirm (POST /ussd, text 1*500*1) to the STK Push arriving at the
+ * Daraja stand-in. The built service runs as one ROLE=web and one ROLE=worker process; between them: the order
+ * transaction, the outbox relay to BullMQ (Redis), the buy job (reserve on the pool, token, STK Push).
+ * Sessions are walked to the confirm screen first (not timed), then all confirms are fired as fast as the web
+ * process takes them; per order, latency = push arrival - confirm sent; throughput = orders / (last arrival -
+ * first confirm).
+ */
+const { dist, phone, sleep } = require('./support/env');
+const { fire, percentile, median, ussdForm, FORM } = require('./support/load');
+const { startService } = require('./support/processes');
+const { startVendorStandIn } = require('./support/vendor-standin');
+
+async function run({ resources, options, log }) {
+  const database = await resources.database('pipeline');
+  const prefix = resources.prefix('pipeline');
+  const { createDb } = dist('src/db/knex');
+  const { fundPool } = dist('src/ledger/fund-pool');
+  const { checkBooks } = dist('src/ledger/ledger');
+  const db = createDb(database.url, { max: 2 });
+  const standIn = await startVendorStandIn();
+  const started = [];
+  try {
+    const common = { databaseUrl: database.url, queuePrefix: prefix, darajaUrl: standIn.darajaUrl, atUrl: standIn.atUrl };
+    const web = await startService('web-pipeline', { role: 'web', ...common });
+    started.push(web);
+    const worker = await startService('worker-pipeline', { role: 'worker', ...common });
+    started.push(worker);
+    await fundPool(db, 1_000_000 * 1_000_000, 'bench pipeline'); // 1 t: never the limit
+
+    const rounds = [];
+    for (let r = 0; r < options.rounds; r++) {
+      const n = options.confirms;
+      const sessions = Array.from({ length: n }, (_, i) => ({ sessionId: `pipe-${r}-${i}-${Date.now()}`, phoneNumber: `+${phone(300_000 + r * n + i)}` }));
+      for (const text of ['', '1', '1*500']) {
+        const walked = await fire({ baseUrl: web.url, count: n, concurrency: 32, keepBody: true, make: (i) => ({ path: '/ussd', headers: FORM, body: ussdForm({ ...sessions[i], text }) }) });
+        const bad = walked.filter((x) => !x.body.startsWith('CON '));
+        if (bad.length) throw new Error(`walking to the confirm screen failed for ${bad.length} sessions, e.g. ${bad[0].status} ${bad[0].body}`);
+      }
+      const arrivalsBefore = standIn.arrivals.size;
+      log(`  round ${r + 1}: ${n} sessions on the confirm screen; firing confirms (${options.confirmConcurrency} at a time)`);
+      const confirms = await fire({ baseUrl: web.url, count: n, concurrency: options.confirmConcurrency, keepBody: true, make: (i) => ({ path: '/ussd', headers: FORM, body: ussdForm({ ...sessions[i], text: '1*500*1' }) }) });
+      const accepted = confirms.filter((x) => x.body.startsWith('END Request received')).length;
+      const deadline = performance.now() + options.pipelineWaitS * 1000;
+      while (standIn.arrivals.size - arrivalsBefore < accepted && performance.now() < deadline) await sleep(20);
+
+      const placed = await db('orders').whereIn('source_key', sessions.map((s) => `ussd:${s.sessionId}`)).select('reference', 'source_key');
+      const sentAt = new Map(sessions.map((s, i) => [`ussd:${s.sessionId}`, confirms[i]?.start]));
+      const latencies = [];
+      let lastArrival = 0;
+      for (const o of placed) {
+        const arrived = standIn.arrivals.get(o.reference);
+        if (arrived === undefined) continue;
+        latencies.push(arrived - sentAt.get(o.source_key));
+        lastArrival = Math.max(lastArrival, arrived);
+      }
+      const firstConfirm = Math.min(...confirms.map((x) => x.start));
+      const seconds = (lastArrival - firstConfirm) / 1000;
+      const round = {
+        confirms: n,
+        confirmsAnswered: accepted,
+        ordersPlaced: placed.length,
+        pushesArrived: latencies.length,
+        perS: latencies.length / seconds,
+        seconds,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        max: Math.max(...latencies),
+        confirmHttpP99: percentile(confirms.map((x) => x.end - x.start), 99),
+        refused: standIn.refused.slice(0, 3),
+      };
+      log(`  round ${r + 1}: ${latencies.length}/${n} pushes arrived in ${seconds.toFixed(2)} s = ${round.perS.toFixed(0)}/s; confirm->push p50 ${round.p50.toFixed(0)} ms p99 ${round.p99.toFixed(0)} ms; confirm answer p99 ${round.confirmHttpP99.toFixed(1)} ms`);
+      rounds.push(round);
+      await sleep(500);
+    }
+    const statuses = (await db('orders').select('status').count('* as n').groupBy('status')).map((x) => `${x.status}: ${x.n}`);
+    return {
+      rounds,
+      medians: {
+        perS: median(rounds.map((r) => r.perS)),
+        p50: median(rounds.map((r) => r.p50)),
+        p99: median(rounds.map((r) => r.p99)),
+        confirmHttpP99: median(rounds.map((r) => r.confirmHttpP99)),
+      },
+      missing: rounds.reduce((m, r) => m + (r.confirms - r.pushesArrived), 0),
+      statuses,
+      books: await checkBooks(db),
+      settings: { confirms: options.confirms, concurrency: options.confirmConcurrency, rounds: options.rounds, workerConcurrency: 16 },
+    };
+  } finally {
+    for (const p of started.reverse()) await p.stop();
+    await standIn.close();
+    await db.destroy();
+  }
+}
+
+module.exports = { run };

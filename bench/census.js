@@ -1,0 +1,188 @@
+'use strict';
+/**
+ * The census: how many SQL statements, Redis commands and commits each operation of the built service costs, and
+ * how many statements run while the pool account row is locked (from its UPDATE to COMMIT: every other
+ * reservation and settlement waits that long). Unlike throughput these counts do not depend on how busy the
+ * machine is, so they show what a change saves even on a noisy box.
+ *
+ * Runs the service's web role IN this process (runService, built) against a throw-away database, with the vendor
+ * stand-in, and counts through knex's query events and a wrapper around ioredis' sendCommand.
+ *
+ *   node bench/census.js            prints the table (also part of `npm run bench`)
+ */
+const http = require('node:http');
+const { Resources, REDIS_URL, dist, phone } = require('./support/env');
+const { ussdForm, FORM } = require('./support/load');
+const { CALLBACK_SECRET, DARAJA_CREDENTIALS, SERVICE_CODE } = require('./support/processes');
+const { startVendorStandIn } = require('./support/vendor-standin');
+
+function post(url, path, body, headers) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let data = '';
+      res.on('data', (c) => (data += c));
+      res.on('end', () => resolve({ status: res.statusCode, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Counts statements and Redis commands between start() and stop(). */
+function counter(db, poolId) {
+  let on = false;
+  let c;
+  const locked = new Map(); // connection -> holding the pool row
+  const reset = () => (c = { statements: 0, commits: 0, writes: 0, redis: 0, redisByCommand: {}, underPoolLock: 0, poolLocks: 0 });
+  reset();
+  db.on('query', (q) => {
+    if (!on) return;
+    const sql = q.sql.trim();
+    c.statements++;
+    if (/^commit/i.test(sql)) c.commits++;
+    if (/^(insert|update|delete|with)/i.test(sql) && !/^with[\s\S]*\bselect\b[\s\S]*$/i.test(sql.replace(/insert|update|delete/gi, ''))) c.writes++;
+    const conn = q.__knexUid;
+    if (locked.get(conn)) c.underPoolLock++;
+    if (/^update "accounts"/i.test(sql) && Array.isArray(q.bindings) && q.bindings[q.bindings.length - 1] === poolId && !locked.get(conn)) {
+      locked.set(conn, true);
+      c.poolLocks++;
+    }
+    if (/^(commit|rollback)/i.test(sql)) locked.set(conn, false);
+  });
+  const { Redis } = require('ioredis');
+  const original = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function (command, ...rest) {
+    if (on && command && command.name) {
+      c.redis++;
+      const name = command.name.toUpperCase();
+      c.redisByCommand[name] = (c.redisByCommand[name] ?? 0) + 1;
+    }
+    return original.call(this, command, ...rest);
+  };
+  return {
+    async measure(fn) {
+      reset();
+      on = true;
+      try {
+        await fn();
+      } finally {
+        on = false;
+      }
+      return { ...c };
+    },
+    restore() {
+      Redis.prototype.sendCommand = original;
+    },
+  };
+}
+
+async function run({ resources, log = () => undefined }) {
+  const database = await resources.database('census');
+  const prefix = resources.prefix('census');
+  const { loadConfig } = dist('src/config');
+  const { runService } = dist('src/server');
+  const { createLogger } = dist('src/lib/logger');
+  const ledger = dist('src/ledger/ledger');
+  const { fundPool } = dist('src/ledger/fund-pool');
+  const { runBuyOrder } = dist('src/payments/run-buy-order');
+  const standIn = await startVendorStandIn();
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    ROLE: 'web',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: database.url,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    MPESA_ENVIRONMENT: 'sandbox',
+    MPESA_BASE_URL: standIn.darajaUrl,
+    MPESA_CONSUMER_KEY: DARAJA_CREDENTIALS.consumerKey,
+    MPESA_CONSUMER_SECRET: DARAJA_CREDENTIALS.consumerSecret,
+    MPESA_BUSINESS_SHORTCODE: DARAJA_CREDENTIALS.shortcode,
+    MPESA_PASSKEY: DARAJA_CREDENTIALS.passkey,
+    MPESA_CALLBACK_URL: `http://127.0.0.1:9/mpesa/callback/${CALLBACK_SECRET}`,
+    AT_USERNAME: 'bench',
+    AT_API_KEY: 'bench-at-key',
+    AT_API_URL: standIn.atUrl,
+    USSD_SERVICE_CODE: SERVICE_CODE,
+    GOLD_PRICE_KES_PER_GRAM: '8500',
+  });
+  const running = await runService(config, createLogger('silent'));
+  const url = `http://127.0.0.1:${running.port}`;
+  const db = running.services.db;
+  let count;
+  try {
+    await fundPool(db, 10 ** 12, 'census');
+    const poolId = await ledger.accountIdByCode(db, ledger.SYSTEM_ACCOUNTS.pool);
+    count = counter(db, poolId);
+    const rows = [];
+    const note = (what, c, extra = '') => {
+      rows.push({ what, ...c, extra });
+      log(`  ${what}: ${c.statements} SQL (${c.commits} commits), ${c.redis} Redis (${Object.entries(c.redisByCommand).map(([k, v]) => `${k}×${v}`).join(" ")}), ${c.underPoolLock} under the pool lock ${extra}`);
+    };
+
+    // A returning customer: the phone is known already, as for most sessions.
+    const msisdn = phone(900_000);
+    await db('customers').insert({ msisdn }).onConflict('msisdn').ignore();
+    const walk = (sessionId, text) => post(url, '/ussd', ussdForm({ sessionId, phoneNumber: `+${msisdn}`, text }), FORM);
+    const texts = ['', '1', '1*500'];
+    // Warm-up walk (connections, prepared caches), then the measured one.
+    for (const t of [...texts, '1*500*1']) await walk('census-warm', t);
+    await db('orders').where({ source_key: 'ussd:census-warm' }).update({ status: 'failed' }); // one open buy per phone
+    const names = ['USSD main menu (new session, returning customer)', 'USSD amount screen', 'USSD confirm screen'];
+    for (let i = 0; i < texts.length; i++) {
+      let answer;
+      const c = await count.measure(async () => (answer = await walk('census', texts[i])));
+      if (!answer.body.startsWith('CON ')) throw new Error(`census: unexpected USSD answer ${answer.body}`);
+      note(names[i], c);
+    }
+    let confirm;
+    const cc = await count.measure(async () => (confirm = await walk('census', '1*500*1')));
+    note('USSD confirm (order + outbox + relay to the queue)', cc, `-> ${confirm.body.slice(0, 30)}`);
+    const order = await db('orders').where({ source_key: 'ussd:census' }).first('id');
+    if (!order) throw new Error(`census: the confirm placed no order (${confirm.body})`);
+
+    const bj = await count.measure(() => runBuyOrder(running.services, order.id, false));
+    note('buy job (reserve + STK Push)', bj, `(Daraja requests: ${standIn.arrivals.size} arrived)`);
+    const payment = await db('stk_payments').where({ order_id: order.id }).first();
+    if (!payment?.checkout_request_id) throw new Error('census: the buy job did not push');
+    const body = JSON.stringify({
+      Body: {
+        stkCallback: {
+          MerchantRequestID: payment.merchant_request_id,
+          CheckoutRequestID: payment.checkout_request_id,
+          ResultCode: 0,
+          ResultDesc: 'The service request is processed successfully.',
+          CallbackMetadata: { Item: [{ Name: 'Amount', Value: payment.amount_kes }, { Name: 'MpesaReceiptNumber', Value: 'CENSUS0001' }, { Name: 'Balance' }, { Name: 'TransactionDate', Value: 20261126102115 }, { Name: 'PhoneNumber', Value: Number(msisdn) }] },
+        },
+      },
+    });
+    let ack;
+    const sc = await count.measure(async () => (ack = await post(url, `/mpesa/callback/${CALLBACK_SECRET}`, body, { 'content-type': 'application/json' })));
+    note('paid STK callback (settlement)', sc, `-> ${ack.status}`);
+
+    const customer = await ledger.ensureCustomerAccount(db, (await db('customers').where({ msisdn }).first('id')).id);
+    const lr = await count.measure(() => ledger.createPendingTransfer(db, { id: 'census-t1', debitAccountId: poolId, creditAccountId: customer, amount: 1000, reference: 'census' }));
+    note('ledger createPendingTransfer (own transaction)', lr);
+    const lp = await count.measure(() => ledger.resolvePendingTransfer(db, 'census-t1', 'posted'));
+    note('ledger resolvePendingTransfer posted (own transaction)', lp);
+    return { rows, books: await ledger.checkBooks(db) };
+  } finally {
+    count?.restore();
+    await running.close();
+    await standIn.close();
+  }
+}
+
+module.exports = { run };
+
+if (require.main === module) {
+  const resources = new Resources();
+  run({ resources, log: console.log })
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    })
+    .finally(() => resources.cleanup());
+}

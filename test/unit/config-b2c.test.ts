@@ -1,0 +1,110 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { bindEmulatorUrls, ConfigError, loadConfig } from '../../src/config';
+import { baseEnv } from '../support/harness';
+
+/** The sell side of the configuration: B2C all-or-nothing, its certificate and callback URLs, sell and daily limits. */
+
+const dir = mkdtempSync(path.join(tmpdir(), 'gold-config-b2c-'));
+const CERT = path.join(dir, 'cert.pem');
+const PUBLIC_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+writeFileSync(CERT, PUBLIC_PEM);
+writeFileSync(path.join(dir, 'not-a-cert.txt'), 'hello');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const B2C = {
+  MPESA_B2C_SHORTCODE: '600996',
+  MPESA_INITIATOR_NAME: 'goldwallet_api',
+  MPESA_INITIATOR_PASSWORD: ' pass with spaces ',
+  MPESA_B2C_CERT_PATH: CERT,
+  MPESA_B2C_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/result/r-secret',
+  MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/timeout/t-secret',
+  MPESA_B2C_STATUS_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/status/s-secret',
+};
+
+function problems(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration: selling (B2C) and daily limits', () => {
+  test('when no B2C variable is set, then selling is off and the sell and daily limits take their defaults', () => {
+    const c = loadConfig(baseEnv());
+    expect(c.b2c).toBeNull();
+    expect(c.sell).toEqual({ minKes: 10, maxKes: 150_000, dailyLimitKes: 150_000 });
+    expect(c.buy.dailyLimitKes).toBe(300_000);
+    expect(c.payouts).toEqual({ resultWaitSeconds: 300, statusChecks: 6 });
+  });
+
+  test('when every B2C variable is set, then the certificate is read once and each callback route is its path and secret', () => {
+    const c = loadConfig({ ...baseEnv(), ...B2C });
+    expect(c.b2c).toEqual({
+      shortcode: '600996',
+      initiatorName: 'goldwallet_api',
+      initiatorPassword: ' pass with spaces ',
+      certificatePem: PUBLIC_PEM,
+      resultUrl: B2C.MPESA_B2C_RESULT_URL,
+      timeoutUrl: B2C.MPESA_B2C_TIMEOUT_URL,
+      statusResultUrl: B2C.MPESA_B2C_STATUS_RESULT_URL,
+      resultRoute: { pathPrefix: '/mpesa/b2c/result', secret: 'r-secret' },
+      timeoutRoute: { pathPrefix: '/mpesa/b2c/timeout', secret: 't-secret' },
+      statusResultRoute: { pathPrefix: '/mpesa/b2c/status', secret: 's-secret' },
+    });
+  });
+
+  test('when only some B2C variables are set, then every missing one is named', () => {
+    const found = problems({ ...baseEnv(), MPESA_B2C_SHORTCODE: '600996', MPESA_INITIATOR_NAME: 'api' });
+    expect(found.map((p) => p.split(':')[0]).sort()).toEqual(
+      ['MPESA_B2C_CERT_PATH', 'MPESA_B2C_RESULT_URL', 'MPESA_B2C_STATUS_RESULT_URL', 'MPESA_B2C_TIMEOUT_URL', 'MPESA_INITIATOR_PASSWORD'].sort(),
+    );
+  });
+
+  test('when the certificate cannot be read or is not a PEM, then start-up stops naming MPESA_B2C_CERT_PATH', () => {
+    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_CERT_PATH: path.join(dir, 'missing.pem') })).toEqual([expect.stringMatching(/^MPESA_B2C_CERT_PATH: cannot read .*missing\.pem \(ENOENT\)$/)]);
+    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_CERT_PATH: path.join(dir, 'not-a-cert.txt') })).toEqual([expect.stringMatching(/^MPESA_B2C_CERT_PATH: .* is not a PEM certificate/)]);
+  });
+
+  test('when a B2C URL has no secret segment, shares a path with another callback, or is http in production, then it is refused', () => {
+    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_RESULT_URL: 'https://wallet.example.com/result' })).toEqual([expect.stringMatching(/^MPESA_B2C_RESULT_URL: needs a path with at least two segments/)]);
+    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/result/other' })).toEqual([
+      'MPESA_B2C_TIMEOUT_URL: needs a path of its own: MPESA_B2C_RESULT_URL already uses /mpesa/b2c/result/<secret>',
+    ]);
+    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_RESULT_URL: 'https://wallet.example.com/mpesa/callback/x' })[0]).toMatch(/MPESA_CALLBACK_URL already uses \/mpesa\/callback/);
+    const prod = { ...baseEnv(), ...B2C, MPESA_ENVIRONMENT: 'production', AT_USERNAME: 'goldco' };
+    expect(problems({ ...prod, MPESA_B2C_STATUS_RESULT_URL: 'http://wallet.example.com/mpesa/b2c/status/s' })).toEqual(['MPESA_B2C_STATUS_RESULT_URL: must be https in production']);
+  });
+
+  test('when sell amounts leave what B2C pays (KES 10 to 250,000) or cross, then they are refused', () => {
+    expect(problems({ ...baseEnv(), SELL_MIN_KES: '5' })).toEqual(['SELL_MIN_KES: M-Pesa B2C pays at least KES 10']);
+    expect(problems({ ...baseEnv(), SELL_MAX_KES: '250001' })).toEqual(['SELL_MAX_KES: M-Pesa B2C pays at most KES 250,000 per transaction']);
+    expect(problems({ ...baseEnv(), SELL_MIN_KES: '500', SELL_MAX_KES: '100' })).toEqual(['SELL_MIN_KES: must not exceed SELL_MAX_KES']);
+    expect(problems({ ...baseEnv(), BUY_DAILY_LIMIT_KES: '0', SELL_DAILY_LIMIT_KES: '1.5' }).map((p) => p.split(':')[0]).sort()).toEqual(['BUY_DAILY_LIMIT_KES', 'SELL_DAILY_LIMIT_KES']);
+  });
+
+  test('when running against the emulators, then B2C defaults to the emulator with URLs to itself and a key pair made at start-up', () => {
+    const c = loadConfig({ PORT: '4000', MPESA_B2C_CERT_PATH: '/ignored/in/emulator/mode.pem' });
+    expect(c.b2c).toMatchObject({
+      shortcode: '600000',
+      initiatorName: 'testapi',
+      initiatorPassword: 'Safaricom999!*!',
+      certificatePem: null,
+      resultUrl: 'http://127.0.0.1:4000/mpesa/b2c/result/emulator-callback',
+      timeoutUrl: 'http://127.0.0.1:4000/mpesa/b2c/timeout/emulator-callback',
+      statusResultUrl: 'http://127.0.0.1:4000/mpesa/b2c/status/emulator-callback',
+    });
+    const bound = bindEmulatorUrls(c, 51234);
+    expect(bound.b2c).toMatchObject({
+      resultUrl: 'http://127.0.0.1:51234/mpesa/b2c/result/emulator-callback',
+      timeoutUrl: 'http://127.0.0.1:51234/mpesa/b2c/timeout/emulator-callback',
+      statusResultUrl: 'http://127.0.0.1:51234/mpesa/b2c/status/emulator-callback',
+      resultRoute: { pathPrefix: '/mpesa/b2c/result', secret: 'emulator-callback' },
+    });
+  });
+});
