@@ -9,7 +9,7 @@
  */
 const { dist, phone, sleep } = require('./support/env');
 const { fire, percentile, median, ussdForm, FORM } = require('./support/load');
-const { startService } = require('./support/processes');
+const { startService, cpuSeconds } = require('./support/processes');
 const { startVendorStandIn } = require('./support/vendor-standin');
 
 async function run({ resources, options, log }) {
@@ -40,10 +40,13 @@ async function run({ resources, options, log }) {
       }
       const arrivalsBefore = standIn.arrivals.size;
       log(`  round ${r + 1}: ${n} sessions on the confirm screen; firing confirms (${options.confirmConcurrency} at a time)`);
+      const cpu0 = cpuSeconds([web, worker]);
       const confirms = await fire({ baseUrl: web.url, count: n, concurrency: options.confirmConcurrency, keepBody: true, make: (i) => ({ path: '/ussd', headers: FORM, body: ussdForm({ ...sessions[i], text: '1*500*1' }) }) });
       const accepted = confirms.filter((x) => x.body.startsWith('END Request received')).length;
       const deadline = performance.now() + options.pipelineWaitS * 1000;
       while (standIn.arrivals.size - arrivalsBefore < accepted && performance.now() < deadline) await sleep(20);
+      const cpu1 = cpuSeconds([web, worker]);
+      const cpuMs = (k) => ((cpu1[k] - cpu0[k]) / n) * 1000;
 
       const placed = await db('orders').whereIn('source_key', sessions.map((s) => `ussd:${s.sessionId}`)).select('reference', 'source_key');
       const sentAt = new Map(sessions.map((s, i) => [`ussd:${s.sessionId}`, confirms[i]?.start]));
@@ -69,8 +72,9 @@ async function run({ resources, options, log }) {
         max: Math.max(...latencies),
         confirmHttpP99: percentile(confirms.map((x) => x.end - x.start), 99),
         refused: standIn.refused.slice(0, 3),
+        cpuMsPerBuy: { web: cpuMs(web.name), worker: cpuMs(worker.name), postgres: cpuMs('postgres (bench backends)'), benchAndStandIn: cpuMs('load generator (bench)') },
       };
-      log(`  round ${r + 1}: ${latencies.length}/${n} pushes arrived in ${seconds.toFixed(2)} s = ${round.perS.toFixed(0)}/s; confirm->push p50 ${round.p50.toFixed(0)} ms p99 ${round.p99.toFixed(0)} ms; confirm answer p99 ${round.confirmHttpP99.toFixed(1)} ms`);
+      log(`  round ${r + 1}: ${latencies.length}/${n} pushes arrived in ${seconds.toFixed(2)} s = ${round.perS.toFixed(0)}/s; confirm->push p50 ${round.p50.toFixed(0)} ms p99 ${round.p99.toFixed(0)} ms; confirm answer p99 ${round.confirmHttpP99.toFixed(1)} ms; CPU per buy: ${Object.entries(round.cpuMsPerBuy).map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ')}`);
       rounds.push(round);
       await sleep(500);
     }

@@ -34,21 +34,41 @@ function counter(db, poolId) {
   let on = false;
   let c;
   const locked = new Map(); // connection -> holding the pool row
-  const reset = () => (c = { statements: 0, commits: 0, writes: 0, redis: 0, redisByCommand: {}, underPoolLock: 0, poolLocks: 0 });
+  const inTransaction = new Map(); // connection -> between BEGIN and COMMIT/ROLLBACK
+  const autocommitWrites = new Set(); // query uids of writes outside a transaction, awaiting their answer
+  const reset = () => (c = { statements: 0, commits: 0, redis: 0, redisByCommand: {}, underPoolLock: 0, poolLocks: 0 });
   reset();
   db.on('query', (q) => {
     if (!on) return;
     const sql = q.sql.trim();
     c.statements++;
-    if (/^commit/i.test(sql)) c.commits++;
-    if (/^(insert|update|delete|with)/i.test(sql) && !/^with[\s\S]*\bselect\b[\s\S]*$/i.test(sql.replace(/insert|update|delete/gi, ''))) c.writes++;
+    if (process.env.CENSUS_TRACE) console.log('    ', q.__knexTxId ?? '-', sql.replace(/\s+/g, ' ').slice(0, 110));
     const conn = q.__knexUid;
+    const write = /^(insert|update|delete)\b/i.test(sql) || (/^with\b/i.test(sql) && /\b(insert\s+into|update\s+"?\w+"?\s+(\w+\s+)?set|delete\s+from)\b/i.test(sql));
+    // A commit with a WAL flush: COMMIT of a transaction, or a write statement outside one (autocommit).
+    if (/^begin/i.test(sql)) inTransaction.set(conn, true);
+    if (/^commit/i.test(sql)) c.commits++;
+    // A write outside a transaction commits by itself: counted when its answer shows it wrote (below).
+    else if (write && !inTransaction.get(conn)) autocommitWrites.add(q.__knexQueryUid);
     if (locked.get(conn)) c.underPoolLock++;
-    if (/^update "accounts"/i.test(sql) && Array.isArray(q.bindings) && q.bindings[q.bindings.length - 1] === poolId && !locked.get(conn)) {
-      locked.set(conn, true);
+    // Every balance move in these flows involves the pool: the statement that moves balances takes its row lock
+    // (old code: UPDATE "accounts" ... WHERE id = pool; one-statement code: WITH ... UPDATE accounts a ...).
+    const movesBalances = (/^update "accounts"/i.test(sql) && Array.isArray(q.bindings) && q.bindings[q.bindings.length - 1] === poolId) || /\bupdate\s+accounts\s+a\s+set\b/i.test(sql);
+    if (movesBalances && !locked.get(conn)) {
       c.poolLocks++;
+      if (inTransaction.get(conn)) locked.set(conn, true); // in autocommit the lock ends with the statement
     }
-    if (/^(commit|rollback)/i.test(sql)) locked.set(conn, false);
+    if (/^(commit|rollback)/i.test(sql)) {
+      locked.set(conn, false);
+      inTransaction.set(conn, false);
+    }
+  });
+  db.on('query-response', (response, q) => {
+    if (!on || !autocommitWrites.delete(q.__knexQueryUid)) return;
+    // findOrCreateCustomer's read-first form (WITH found AS ...) answers `created: false` when it only read: no row
+    // version, no WAL flush. (The older upsert form wrote a new row version even then.)
+    if (/^with found as/i.test(q.sql.trim()) && response?.rows?.[0]?.created === false) return;
+    c.commits++;
   });
   const { Redis } = require('ioredis');
   const original = Redis.prototype.sendCommand;
@@ -57,6 +77,7 @@ function counter(db, poolId) {
       c.redis++;
       const name = command.name.toUpperCase();
       c.redisByCommand[name] = (c.redisByCommand[name] ?? 0) + 1;
+      if (process.env.CENSUS_TRACE) console.log('     redis', name, String(command.args?.[name.startsWith('EVAL') ? 2 : 0] ?? '').replace(/^bench\w+:/, '<prefix>:'));
     }
     return original.call(this, command, ...rest);
   };

@@ -26,7 +26,9 @@ async function run({ resources, options, log }) {
     for (const id of customerIds) accounts.push(await ledger.ensureCustomerAccount(db, id));
 
     let seq = 0;
-    const measure = async (c) => {
+    // BENCH_COMPARE_DIST: the same pairs through another build's ledger, alternated with this one.
+    const variant = process.env.BENCH_COMPARE_DIST ? require(require('node:path').join(process.env.BENCH_COMPARE_DIST, 'src', 'ledger', 'ledger')) : null;
+    const measure = async (c, led = ledger) => {
       const deadline = performance.now() + options.ledgerDurationS * 1000;
       let pairs = 0;
       const start = performance.now();
@@ -34,8 +36,8 @@ async function run({ resources, options, log }) {
         Array.from({ length: c }, async (_, w) => {
           for (let k = 0; k < options.ledgerMaxPairs && performance.now() < deadline; k++) {
             const id = `bench-${c}-${w}-${seq++}`;
-            await ledger.createPendingTransfer(db, { id, debitAccountId: pool, creditAccountId: accounts[w], amount: 1000, reference: 'bench' });
-            await ledger.resolvePendingTransfer(db, id, 'posted');
+            await led.createPendingTransfer(db, { id, debitAccountId: pool, creditAccountId: accounts[w], amount: 1000, reference: 'bench' });
+            await led.resolvePendingTransfer(db, id, 'posted');
             pairs++;
           }
         }),
@@ -45,12 +47,16 @@ async function run({ resources, options, log }) {
 
     await measure(Math.min(4, maxLevel)); // warm-up: connections, plans
     const byLevel = Object.fromEntries(levels.map((c) => [c, []]));
+    const variantByLevel = Object.fromEntries(levels.map((c) => [c, []]));
     for (let r = 0; r < options.rounds; r++) {
       const order = r % 2 === 0 ? levels : [...levels].reverse();
       for (const c of order) {
+        const variantFirst = variant && r % 2 === 1;
+        if (variantFirst) variantByLevel[c].push(await measure(c, variant));
         const perS = await measure(c);
         byLevel[c].push(perS);
-        log(`  round ${r + 1} concurrency ${String(c).padStart(2)}: ${perS.toFixed(0)} pairs/s`);
+        if (variant && !variantFirst) variantByLevel[c].push(await measure(c, variant));
+        log(`  round ${r + 1} concurrency ${String(c).padStart(2)}: ${perS.toFixed(0)} pairs/s${variant ? `   variant ${variantByLevel[c][r].toFixed(0)} pairs/s` : ''}`);
       }
     }
     const books = await ledger.checkBooks(db);
@@ -58,6 +64,7 @@ async function run({ resources, options, log }) {
       byLevel,
       medians: Object.fromEntries(levels.map((c) => [c, median(byLevel[c])])),
       best: Math.max(...levels.map((c) => median(byLevel[c]))),
+      ...(variant ? { variantMedians: Object.fromEntries(levels.map((c) => [c, median(variantByLevel[c])])), variantByLevel } : {}),
       books,
       settings: { levels, durationS: options.ledgerDurationS, rounds: options.rounds },
     };

@@ -6,6 +6,7 @@
  * (pg_stat_statements is not needed: the database's xact/tuple counters are compared before and after).
  *
  *   npm run build && node bench/profile-web.js [seconds=10] [connections=50]
+ *   node bench/profile-web.js --summarize some.cpuprofile      (any profile, e.g. from node --cpu-prof)
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -110,7 +111,13 @@ function summarizeProfile(file) {
   void self;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+module.exports = { summarizeProfile };
+
+if (require.main === module) {
+  if (process.argv[2] === '--summarize') summarizeProfile(process.argv[3]);
+  else
+    main().catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

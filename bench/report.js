@@ -79,22 +79,23 @@ function markdown({ rows, results, machine, command, startedAt, wallS, sectionsL
     u.rounds.forEach((r, i) => md.push(`| ${i + 1} | ${f0(r.bare.rps)} | ${f0(r.service.rps)} | ${f0(r.peer.rps)} | ${f2(r.serviceOverBare)} | ${f2(r.serviceOverPeer)} | ${f2(r.peerOverBare)} | ${r.service.p99} ms | ${f1(u.paced[i]?.p99)} ms | ${u.fixedRate[i]?.p99} ms |`));
     md.push(`| median | ${f0(u.medians.bareRps)} | ${f0(u.medians.serviceRps)} | ${f0(u.medians.peerRps)} | ${f2(u.medians.serviceOverBare)} | ${f2(u.medians.serviceOverPeer)} | ${f2(u.medians.peerOverBare)} | | ${f1(u.medians.pacedP99)} ms | ${f1(u.medians.fixedP99)} ms |`, '');
     md.push('At a fixed rate, the evenly spaced load (bench/support/load.js `paced`: request k due at k/rate, latency counted from when it was due) is what the target is judged on. autocannon\'s overallRate lets each connection send its share of every second back to back at the start of the second, so its p99 is mostly the time to drain a 1,000-request burst; it is shown for comparison.', '');
+    md.push(`CPU time per request (median over rounds; process = the server process itself, Postgres = the backends serving the bench's databases): ${Object.keys(u.medians.cpuUsPerRequest ?? {}).map((n) => `${n} ${f0(u.medians.cpuUsPerRequest[n])} µs + Postgres ${f0(u.medians.postgresUsPerRequest[n])} µs`).join('; ')}.`, '');
     md.push(`Failed or non-CON answers over all USSD runs: ${u.failures}. Web process RSS: ${f0(MB(u.memory.idleMiB))} MB idle, ${f0(MB(u.memory.peakMiB))} MB peak, ${f0(MB(u.memory.lastMiB))} MB at the end (${u.memory.samples} samples).`, '');
   }
   const c = results.callbacks;
   if (c) {
     md.push('### 3: paid STK callbacks', '');
     md.push(`${c.settings.callbacks} orders per round prepared in \`stk_sent\` (reservation made with createPendingTransfer, as the buy job does), then their success callbacks POSTed to the service (\`ROLE=web\`), ${c.settings.concurrency} at a time. The service answers 200 only after the settlement transaction committed, so the last acknowledgement is when all were settled; each order is then checked in the database (paid, receipt, SMS row, outbox row).`, '');
-    md.push('| round | acknowledged | acknowledged/s | settled (paid + SMS + outbox) | lost | all settled after | p50 | p99 |', '|---|---|---|---|---|---|---|---|');
-    c.rounds.forEach((r, i) => md.push(`| ${i + 1} | ${r.acknowledged}/${r.callbacks} | ${f0(r.ackPerS)} | ${r.settled} | ${r.lost} | ${f2(r.allSettledAfterS)} s | ${f1(r.p50)} ms | ${f1(r.p99)} ms |`));
+    md.push('| round | acknowledged | acknowledged/s | settled (paid + SMS + outbox) | lost | all settled after | p50 | p99 | CPU per callback: web + Postgres | cores busy |', '|---|---|---|---|---|---|---|---|---|---|');
+    c.rounds.forEach((r, i) => md.push(`| ${i + 1} | ${r.acknowledged}/${r.callbacks} | ${f0(r.ackPerS)} | ${r.settled} | ${r.lost} | ${f2(r.allSettledAfterS)} s | ${f1(r.p50)} ms | ${f1(r.p99)} ms | ${f2(r.webCpuUsPerCallback / 1000)} + ${f2(r.postgresCpuUsPerCallback / 1000)} ms | ${f2(r.cpuCoresBusy)} |`));
     md.push('', `Callback outcomes recorded: ${c.outcomes.join(', ')}. checkBooks: ${c.books.length ? c.books.join('; ') : 'balanced'}.`, '');
   }
   const p = results.pipeline;
   if (p) {
     md.push('### 4: buy pipeline', '');
     md.push(`One \`ROLE=web\` and one \`ROLE=worker\` process (worker concurrency ${p.settings.workerConcurrency}); the project's Daraja emulator (built) mounted in the bench's own express app records when each STK Push arrives. ${p.settings.confirms} sessions per round are walked to the confirm screen (not timed), then all confirms are fired, ${p.settings.concurrency} at a time.`, '');
-    md.push('| round | confirms | pushes arrived | pushes/s | confirm → push p50 | p99 | max | confirm answer p99 |', '|---|---|---|---|---|---|---|---|');
-    p.rounds.forEach((r, i) => md.push(`| ${i + 1} | ${r.confirmsAnswered}/${r.confirms} | ${r.pushesArrived} | ${f0(r.perS)} | ${f0(r.p50)} ms | ${f0(r.p99)} ms | ${f0(r.max)} ms | ${f1(r.confirmHttpP99)} ms |`));
+    md.push('| round | confirms | pushes arrived | pushes/s | confirm → push p50 | p99 | max | confirm answer p99 | CPU per buy: web, worker, Postgres, bench + stand-in |', '|---|---|---|---|---|---|---|---|---|');
+    p.rounds.forEach((r, i) => md.push(`| ${i + 1} | ${r.confirmsAnswered}/${r.confirms} | ${r.pushesArrived} | ${f0(r.perS)} | ${f0(r.p50)} ms | ${f0(r.p99)} ms | ${f0(r.max)} ms | ${f1(r.confirmHttpP99)} ms | ${r.cpuMsPerBuy ? `${f2(r.cpuMsPerBuy.web)}, ${f2(r.cpuMsPerBuy.worker)}, ${f2(r.cpuMsPerBuy.postgres)}, ${f2(r.cpuMsPerBuy.benchAndStandIn)} ms` : ''} |`));
     md.push('', `Order states afterwards: ${p.statuses.join(', ')}. checkBooks: ${p.books.length ? p.books.join('; ') : 'balanced'}.`, '');
   }
   const l = results.ledger;
@@ -106,6 +107,14 @@ function markdown({ rows, results, machine, command, startedAt, wallS, sectionsL
     md.push(`|---|${'---|'.repeat(n)}---|`);
     for (const level of l.settings.levels) md.push(`| ${level} | ${l.byLevel[level].map(f0).join(' | ')} | ${f0(l.medians[level])} |`);
     md.push('', `checkBooks: ${l.books.length ? l.books.join('; ') : 'balanced'}.`, '');
+  }
+  const k = results.census;
+  if (k) {
+    md.push('### Census: work per operation', '');
+    md.push('Counted in-process (bench/census.js) through knex query events and ioredis: SQL statements (BEGIN/COMMIT/SAVEPOINT included), commits (a COMMIT, or a write outside a transaction), Redis commands, and statements executed while the pool account row is locked (from the balance UPDATE to COMMIT; every other reservation and settlement waits that long). These counts do not depend on how busy the machine is.', '');
+    md.push('| operation | SQL statements | commits | Redis commands | statements under the pool lock |', '|---|---|---|---|---|');
+    for (const r of k.rows) md.push(`| ${r.what} | ${r.statements} | ${r.commits} | ${r.redis} (${Object.entries(r.redisByCommand).map(([c, n]) => `${c}×${n}`).join(' ')}) | ${r.underPoolLock} |`);
+    md.push('');
   }
   if (notesFile && fs.existsSync(notesFile)) md.push(fs.readFileSync(notesFile, 'utf8').trim(), '');
   return md.join('\n');

@@ -6,10 +6,15 @@
  * Redis prefix (bench<run>*) and removes them at the end, also on failure or Ctrl-C.
  *
  *   node bench/run.js                      everything, writes docs/BENCHMARKS.md
- *   node bench/run.js --only=ussd,ledger   some sections (ussd, callbacks, pipeline, ledger); does not write the doc
+ *   node bench/run.js --only=ussd,ledger   some sections (census, ussd, callbacks, pipeline, ledger); does not write the doc
  *   node bench/run.js --quick              short runs, to check the bench itself works (does not write the doc)
  *   node bench/run.js --rounds=5           more alternations on a noisy machine
  *   node bench/run.js --write / --no-write force writing the doc, or not
+ *   node bench/run.js --render=<dir>/results.json   rewrite the doc from a saved run (each run saves one in its log dir)
+ *
+ * A/B of a change: build the other version elsewhere (tsc -p tsconfig.build.json --outDir <dir>/dist) and set
+ * BENCH_COMPARE_DIST=<dir>/dist: the ussd, callbacks and ledger sections then alternate it with this build and
+ * print the ratio. BENCH_DIST=<dir>/dist measures another build instead of ./dist.
  */
 const os = require('node:os');
 const path = require('node:path');
@@ -18,6 +23,7 @@ const { LOG_DIR, stopAll } = require('./support/processes');
 const report = require('./report');
 
 const SECTIONS = {
+  census: () => require('./census'),
   ussd: () => require('./ussd-throughput'),
   callbacks: () => require('./stk-callbacks'),
   pipeline: () => require('./buy-pipeline'),
@@ -65,7 +71,18 @@ function parseArgs(argv) {
   return { options, only, writeDoc, quick };
 }
 
+/** --render=<results.json>: write docs/BENCHMARKS.md again from a saved run (e.g. after editing bench/ANALYSIS.md). */
+function render(file) {
+  const saved = JSON.parse(require('node:fs').readFileSync(file, 'utf8'));
+  const out = path.join(ROOT, 'docs', 'BENCHMARKS.md');
+  const rows = report.verdicts(saved.results);
+  report.write(out, report.markdown({ ...saved, rows, startedAt: new Date(saved.startedAt), notesFile: path.join(__dirname, 'ANALYSIS.md') }));
+  console.log(`${report.consoleTable(rows)}\n\nwrote ${path.relative(ROOT, out)} from ${file}`);
+}
+
 async function main() {
+  const renderArg = process.argv.find((a) => a.startsWith('--render='));
+  if (renderArg) return render(renderArg.slice('--render='.length));
   const { options, only, writeDoc } = parseArgs(process.argv.slice(2));
   const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
   const startedAt = new Date();
@@ -111,13 +128,14 @@ async function main() {
   }
 
   const rows = report.verdicts(results);
+  const wallS = (Date.now() - startedAt.getTime()) / 1000;
+  require('node:fs').writeFileSync(path.join(LOG_DIR, 'results.json'), JSON.stringify({ machine: info, options, results, command, startedAt, wallS, sectionsLoad }, null, 2));
   console.log(`\n${report.consoleTable(rows)}\n`);
   console.log('The machine is shared by the load generator, the service, Postgres and Redis; absolute figures are noisy, ratios are side by side.');
   if (writeDoc) {
     const file = path.join(ROOT, 'docs', 'BENCHMARKS.md');
-    const wallS = (Date.now() - startedAt.getTime()) / 1000;
     report.write(file, report.markdown({ rows, results, machine: info, command, startedAt, wallS, sectionsLoad, notesFile: path.join(__dirname, 'ANALYSIS.md') }));
-    console.log(`wrote ${path.relative(ROOT, file)}`);
+    console.log(`wrote ${path.relative(ROOT, file)} (raw results: ${path.join(LOG_DIR, 'results.json')})`);
   } else {
     console.log('docs/BENCHMARKS.md not written (partial or --quick run; --write forces it)');
   }

@@ -122,10 +122,12 @@ async function startService(name, { role, databaseUrl, queuePrefix, darajaUrl, a
     GOLD_PRICE_KES_PER_GRAM: '8500',
     ...extraEnv,
   };
+  // BENCH_SERVICE_NODE_ARGS: extra node flags for every service process (e.g. --max-old-space-size=96), to try them.
+  const extraArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return startNode(name, path.join(dist, 'src', 'start.js'), {
     env,
     port: port || null,
-    args: nodeArgs,
+    args: [...extraArgs, ...nodeArgs],
     // runService logs "service started" once the app is mounted and the workers run.
     ready: async (h) => /"msg":"service started"/.test(h.log()),
   });

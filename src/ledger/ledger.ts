@@ -58,89 +58,108 @@ export async function createPostedTransfer(db: Trx, t: NewTransfer): Promise<'cr
 
 async function insertTransfer(db: Trx, t: NewTransfer, status: 'pending' | 'posted'): Promise<'created' | 'exists'> {
   assertAmount(t.amount);
-  return inSavepoint(db, async (trx) => {
-    const inserted = await trx('transfers')
-      .insert({
-        id: t.id,
-        debit_account_id: t.debitAccountId,
-        credit_account_id: t.creditAccountId,
-        amount: t.amount,
-        status,
-        reference: t.reference,
-        timeout_at: t.timeoutAt ?? null,
-      })
-      .onConflict('id')
-      .ignore()
-      .returning('id');
-    if (inserted.length === 0) {
-      const existing = await trx('transfers').where({ id: t.id }).first();
-      if (existing.debit_account_id !== t.debitAccountId || existing.credit_account_id !== t.creditAccountId || existing.amount !== t.amount || existing.status !== status) {
-        throw new Error(`transfer ${t.id} exists with different fields`);
-      }
-      return 'exists';
-    }
-    const side = status === 'pending' ? 'pending' : 'posted';
-    await moveBalances(trx, t.debitAccountId, t.creditAccountId, {
-      debit: { [`debits_${side}`]: t.amount },
-      credit: { [`credits_${side}`]: t.amount },
-    });
+  const side = status === 'pending' ? 'pending' : 'posted';
+  const insert = async (q: Trx) => {
+    const { rows } = await q.raw(
+      `WITH ins AS (
+         INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, status, reference, timeout_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING debit_account_id, credit_account_id, amount)
+       ${moveBalancesSql([[`debits_${side}`, +1, 'debit'], [`credits_${side}`, +1, 'credit']])}`,
+      [t.id, t.debitAccountId, t.creditAccountId, t.amount, status, t.reference, t.timeoutAt ?? null],
+    );
+    return rows[0] as Moved | undefined;
+  };
+  let moved: Moved | undefined;
+  try {
+    // Inside a caller's transaction, a savepoint keeps that transaction usable when the pool cannot cover it.
+    moved = isTransaction(db) ? await db.transaction((sp) => insert(sp)) : await insert(db);
+  } catch (err) {
+    // Only the debit side grows, so only the debit account can hit the overdraft CHECK.
+    if (isCheckViolation(err, 'accounts_no_overdraft')) throw new InsufficientFunds(t.debitAccountId);
+    throw err;
+  }
+  if (moved) {
+    assertMoved(moved, t.id);
     return 'created';
-  });
+  }
+  const existing = await db('transfers').where({ id: t.id }).first();
+  if (existing.debit_account_id !== t.debitAccountId || existing.credit_account_id !== t.creditAccountId || existing.amount !== t.amount || existing.status !== status) {
+    throw new Error(`transfer ${t.id} exists with different fields`);
+  }
+  return 'exists';
 }
 
 /**
  * Post, void or expire a reservation. Returns 'already_resolved' (with how) when someone else got
- * there first; nothing moves twice.
+ * there first; nothing moves twice. A resolution cannot overdraw anything, so it needs no savepoint.
+ * On success, also says which account was credited and its posted balance right after this move.
  */
 export async function resolvePendingTransfer(
   db: Trx,
   pendingId: string,
   resolution: Resolution,
-): Promise<{ result: 'resolved' } | { result: 'already_resolved'; as: Resolution }> {
-  return inSavepoint(db, async (trx) => {
-    const { rows } = await trx.raw(
-      `INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, status, pending_id, reference)
+): Promise<{ result: 'resolved'; creditAccountId: number; creditPosted: number } | { result: 'already_resolved'; as: Resolution }> {
+  const { rows } = await db.raw(
+    `WITH ins AS (
+       INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, status, pending_id, reference)
        SELECT ?, debit_account_id, credit_account_id, amount, ?, id, reference
          FROM transfers WHERE id = ? AND status = 'pending'
        ON CONFLICT DO NOTHING
-       RETURNING debit_account_id, credit_account_id, amount`,
-      [`${pendingId}/${resolution}`, resolution, pendingId],
-    );
-    const moved = rows[0] as { debit_account_id: number; credit_account_id: number; amount: number } | undefined;
-    if (!moved) {
-      const existing = await trx('transfers').where({ pending_id: pendingId }).first('status');
-      if (!existing) throw new Error(`no pending transfer ${pendingId}`);
-      return { result: 'already_resolved', as: existing.status as Resolution };
-    }
-    const a = moved.amount;
-    await moveBalances(
-      trx,
-      moved.debit_account_id,
-      moved.credit_account_id,
-      resolution === 'posted'
-        ? { debit: { debits_pending: -a, debits_posted: a }, credit: { credits_pending: -a, credits_posted: a } }
-        : { debit: { debits_pending: -a }, credit: { credits_pending: -a } },
-    );
-    return { result: 'resolved' };
-  });
+       RETURNING debit_account_id, credit_account_id, amount)
+     ${moveBalancesSql(
+       resolution === 'posted'
+         ? [['debits_pending', -1, 'debit'], ['debits_posted', +1, 'debit'], ['credits_pending', -1, 'credit'], ['credits_posted', +1, 'credit']]
+         : [['debits_pending', -1, 'debit'], ['credits_pending', -1, 'credit']],
+     )}`,
+    [`${pendingId}/${resolution}`, resolution, pendingId],
+  );
+  const moved = rows[0] as Moved | undefined;
+  if (!moved) {
+    const existing = await db('transfers').where({ pending_id: pendingId }).first('status');
+    if (!existing) throw new Error(`no pending transfer ${pendingId}`);
+    return { result: 'already_resolved', as: existing.status as Resolution };
+  }
+  assertMoved(moved, pendingId);
+  return { result: 'resolved', creditAccountId: moved.credit_account_id, creditPosted: moved.credit_posted };
 }
 
-type Deltas = Partial<Record<'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', number>>;
+type BalanceColumn = 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted';
+interface Moved {
+  debit_account_id: number;
+  credit_account_id: number;
+  amount: number;
+  rows_moved: number;
+  credit_posted: number;
+}
 
-/** Both account rows change in ascending id order, so concurrent transfers never deadlock. */
-async function moveBalances(trx: Knex.Transaction, debitId: number, creditId: number, d: { debit: Deltas; credit: Deltas }) {
-  const updates: Array<[number, Deltas]> = [[debitId, d.debit], [creditId, d.credit]];
-  updates.sort((x, y) => x[0] - y[0]);
-  for (const [accountId, deltas] of updates) {
-    const set: Record<string, Knex.Raw> = {};
-    for (const [column, delta] of Object.entries(deltas)) set[column] = trx.raw('?? + ?', [column, delta]);
-    try {
-      await trx('accounts').where({ id: accountId }).update(set);
-    } catch (err) {
-      if (isCheckViolation(err, 'accounts_no_overdraft')) throw new InsufficientFunds(accountId);
-      throw err;
-    }
-  }
+/**
+ * The rest of a one-statement transfer, after a CTE `ins` that inserted the transfer row (and returned its
+ * accounts and amount, or nothing when the transfer existed already). Both account rows change in the same
+ * statement, the lower id first: `hi` joins `lo`, so the higher row is only updated (and locked) once the lower
+ * one is, and every transfer takes its two row locks in ascending id order, so concurrent transfers never
+ * deadlock. Each row is locked from this statement to COMMIT, and nothing else runs in between when the caller
+ * has no transaction of its own. The overdraft CHECK still judges the very UPDATE.
+ */
+function moveBalancesSql(changes: Array<[BalanceColumn, 1 | -1, 'debit' | 'credit']>): string {
+  const set = changes
+    .map(([column, sign, side]) => `${column} = a.${column} ${sign > 0 ? '+' : '-'} CASE WHEN a.id = ins.${side}_account_id THEN ins.amount ELSE 0 END`)
+    .join(', ');
+  return `, lo AS (
+       UPDATE accounts a SET ${set} FROM ins WHERE a.id = LEAST(ins.debit_account_id, ins.credit_account_id)
+       RETURNING a.id, a.credits_posted - a.debits_posted AS posted),
+     hi AS (
+       UPDATE accounts a SET ${set} FROM ins, lo WHERE a.id = GREATEST(ins.debit_account_id, ins.credit_account_id)
+       RETURNING a.id, a.credits_posted - a.debits_posted AS posted)
+     SELECT ins.debit_account_id, ins.credit_account_id, ins.amount,
+            (SELECT count(*) FROM lo)::int + (SELECT count(*) FROM hi)::int AS rows_moved,
+            (SELECT posted FROM (SELECT * FROM lo UNION ALL SELECT * FROM hi) m WHERE m.id = ins.credit_account_id LIMIT 1) AS credit_posted
+       FROM ins`;
+}
+
+function assertMoved(moved: Moved, id: string) {
+  if (moved.rows_moved !== 2) throw new Error(`transfer ${id}: ${moved.rows_moved} account rows moved instead of 2`);
 }
 
 export interface AccountBalance {
@@ -195,8 +214,8 @@ function assertAmount(amount: number) {
   if (!Number.isSafeInteger(amount) || amount <= 0) throw new RangeError(`transfer amount must be a positive integer, got ${amount}`);
 }
 
-async function inSavepoint<T>(db: Trx, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return db.transaction(fn);
+function isTransaction(db: Trx): db is Knex.Transaction {
+  return (db as Knex.Transaction).isTransaction === true;
 }
 
 function isCheckViolation(err: unknown, constraint: string): boolean {

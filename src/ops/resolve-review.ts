@@ -25,6 +25,8 @@ export type ResolveResult =
   | { ok: true; orderId: string; action: ResolutionAction; fromStatus: 'review'; toStatus: string; transferId: string | null }
   | { ok: false; error: 'not_found' }
   | { ok: false; error: 'not_in_review'; status: string }
+  /** Sell orders in review wait on a payout, not a reservation: resolved on the payout side, not here. */
+  | { ok: false; error: 'not_a_buy'; kind: string }
   | { ok: false; error: 'pool_insufficient' | 'already_credited' };
 
 /** Where each action leaves the order. `failed` with a failure_code saying why keeps the order states unchanged. */
@@ -49,6 +51,7 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
   const result = await deps.db.transaction(async (trx): Promise<ResolveResult> => {
     const order = await trx('orders').where({ id: req.orderId }).forUpdate().first();
     if (!order) return { ok: false, error: 'not_found' };
+    if (order.kind !== 'buy') return { ok: false, error: 'not_a_buy', kind: order.kind };
     if (order.status !== 'review') return { ok: false, error: 'not_in_review', status: order.status };
 
     const reservation = await reservationOf(trx, order.id);

@@ -150,10 +150,13 @@ function callbackColumns(report: Report) {
 }
 
 async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
-  await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
+  // The order and payment rows first: from the post on, the pool account row stays locked until COMMIT and every
+  // other reservation and settlement waits for it, so as little as possible runs after the post.
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
   await transitionOrder(trx, order.id, AWAITING_RESULT, 'paid');
-  const balance = await customerGold(trx, order);
+  const posted = await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
+  // The ledger reports the customer's gold right after the post; read it only if someone else had posted.
+  const balance = posted.result === 'resolved' ? posted.creditPosted : await customerGold(trx, order);
   const t = catalogFor(order.language);
   const common = { grams: formatGrams(order.grams_ug), kes: formatKes(order.amount_cents), price: formatKes(order.price_cents_per_gram), balance: formatGrams(balance) };
   const body = paid.receipt ? t.sms.buyReceipt({ ...common, receipt: paid.receipt }) : t.sms.buyReceiptNoRef(common);

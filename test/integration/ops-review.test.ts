@@ -169,6 +169,18 @@ describe('ops: pool, orders, review resolution and the CSV export', () => {
     expect(await svc.db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'review' });
   });
 
+  test('when the order in review is a sell (a payout), then it is refused here (422) and left as it is', async () => {
+    const [customer] = await svc.db('customers').insert({ msisdn: nextPhone() }).returning('id');
+    const [sell] = await svc.db('orders')
+      .insert({ id: '5f0c3a4e-1b2d-4c5e-8f9a-0b1c2d3e4f50', reference: 'GLDSELLTEST1', kind: 'sell', customer_id: customer.id, msisdn: '254712499999', amount_cents: 10_000, price_cents_per_gram: 824_500, grams_ug: 12_129, status: 'review', source_key: 'test:sell-review' })
+      .returning('id');
+    const res = await ops(svc, `/ops/orders/${sell.id}/resolve`, { body: { action: 'credit', note: 'x', operator: 'a' } });
+    expect(res.status).toBe(422);
+    expect(res.json).toEqual({ ok: false, error: 'not_a_buy', kind: 'sell' });
+    expect(await svc.db('orders').where({ id: sell.id }).first('status')).toEqual({ status: 'review' });
+    expect(await svc.db('order_resolutions').where({ order_id: sell.id }).count({ n: '*' }).first()).toEqual({ n: 0 });
+  });
+
   test('when the order does not exist, then 404', async () => {
     expect((await ops(svc, '/ops/orders/7d4c0e4e-3c1b-4a57-9a8e-0b7c5e1b2f00/resolve', { body: { action: 'close', note: 'x', operator: 'a' } })).status).toBe(404);
     expect((await ops(svc, '/ops/orders/not-a-uuid/resolve', { body: { action: 'close', note: 'x', operator: 'a' } })).status).toBe(404);

@@ -20,6 +20,7 @@ class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
   async start() {
+    if (this.child && this.child.exitCode === null) return;
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
     this.child = child;
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });

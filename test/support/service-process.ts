@@ -5,6 +5,8 @@ import { createDb, type Db } from '../../src/db/knex';
 import { ADMIN_DATABASE_URL, databasePrefix, databaseUrl, runId, templateDatabase } from './test-env';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+/** What `npm start` runs. GOLD_SERVICE_ENTRY points elsewhere (a build of a deliberately broken copy, to see a test fail). */
+const ENTRY = process.env.GOLD_SERVICE_ENTRY ?? path.join(ROOT, 'dist', 'src', 'start.js');
 
 /** A database of the test's own, cloned from the migrated template (dropped by the global teardown). */
 export async function createTestDatabase(): Promise<{ name: string; url: string; db: Db }> {
@@ -32,7 +34,7 @@ export interface ServiceProcess {
  * exactly the environment given (plus PATH and HOME). Resolves once it logged "service started".
  */
 export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'start.js')], {
+  const child: ChildProcess = spawn(process.execPath, [ENTRY], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -24,7 +24,7 @@ const resolveBody = z.object({
 });
 const exportQuery = z.object({ from: z.string(), to: z.string() });
 
-const RESOLVE_STATUS = { not_found: 404, not_in_review: 409, pool_insufficient: 409, already_credited: 409 } as const;
+const RESOLVE_STATUS = { not_found: 404, not_in_review: 409, pool_insufficient: 409, already_credited: 409, not_a_buy: 422 } as const;
 
 /** Behind the ops token (see ops.ts). */
 export function opsAdminRouter(s: Services): Router {

@@ -1,0 +1,32 @@
+import type { Knex } from 'knex';
+import * as ledger from './20261126_001_ledger';
+import * as orders from './20261126_002_orders';
+import * as kvStore from './20261126_003_kv_store';
+import * as smsDelivery from './20261126_004_sms_delivery';
+import * as payouts from './20261126_005_payouts';
+import * as wallet from './20261126_006_wallet';
+import * as reconciliation from './20261126_007_reconciliation';
+import * as security from './20261126_008_security';
+import * as ops from './20261126_009_ops';
+
+/**
+ * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
+ * (tests, knex CLI via knexfile.ts) and from the compiled build (npm start). Append, never reorder.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '20261126_001_ledger': ledger,
+  '20261126_002_orders': orders,
+  '20261126_003_kv_store': kvStore,
+  '20261126_004_sms_delivery': smsDelivery,
+  '20261126_005_payouts': payouts,
+  '20261126_006_wallet': wallet,
+  '20261126_007_reconciliation': reconciliation,
+  '20261126_008_security': security,
+  '20261126_009_ops': ops,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};

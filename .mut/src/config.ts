@@ -1,0 +1,534 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseIpList, parseIpRange } from './lib/ip';
+import { parseKesToCents } from './lib/units';
+
+/**
+ * The only reader of process.env. Everything else receives a Config.
+ * A bad environment stops start-up with one message naming every bad variable.
+ */
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/gold_wallet';
+
+/** For tools that need only the database (knex CLI, pool:fund), not a full service configuration. */
+export function readDatabaseUrl(env: Record<string, string | undefined> = process.env): string {
+  return env.DATABASE_URL || DEFAULT_DATABASE_URL;
+}
+
+/** Safaricom's published sandbox passkey for shortcode 174379: what the emulator checks passwords against. */
+const SANDBOX_PASSKEY = 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919';
+export const EMULATOR_CALLBACK_SECRET = 'emulator-callback';
+
+/**
+ * With no M-Pesa credentials at all, the service runs against its built-in emulators: these are the
+ * values it then uses. Set any credential and you get the real Daraja sandbox (or production).
+ */
+function withEmulatorDefaults(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const given = (name: string) => (env[name] ?? '').trim() !== '';
+  const noMpesaCredentials = !['MPESA_CONSUMER_KEY', 'MPESA_CONSUMER_SECRET', 'MPESA_PASSKEY'].some(given);
+  const environment = given('MPESA_ENVIRONMENT') ? env.MPESA_ENVIRONMENT : noMpesaCredentials ? 'emulator' : 'sandbox';
+  if (environment !== 'emulator') return { ...env, MPESA_ENVIRONMENT: environment };
+  const port = given('PORT') ? env.PORT : '3000';
+  const self = `http://127.0.0.1:${port}`;
+  const noAtCredentials = !given('AT_USERNAME') && !given('AT_API_KEY');
+  return {
+    MPESA_CONSUMER_KEY: 'emulator-consumer-key',
+    MPESA_CONSUMER_SECRET: 'emulator-consumer-secret',
+    MPESA_BUSINESS_SHORTCODE: '174379',
+    MPESA_PASSKEY: SANDBOX_PASSKEY,
+    // Daraja sandbox's published B2C test initiator; the emulator checks the credential against it.
+    MPESA_B2C_SHORTCODE: '600000',
+    MPESA_INITIATOR_NAME: 'testapi',
+    MPESA_INITIATOR_PASSWORD: 'Safaricom999!*!',
+    USSD_SERVICE_CODE: '*384*1#',
+    GOLD_PRICE_KES_PER_GRAM: '8500',
+    // Someone trying the sandbox buys many times an hour from the same few test numbers.
+    STK_PUSHES_PER_HOUR: '100',
+    ...Object.fromEntries(Object.entries(env).filter(([, v]) => (v ?? '').trim() !== '')),
+    MPESA_ENVIRONMENT: 'emulator',
+    // The emulators live in this very process; the service always points itself at them.
+    MPESA_BASE_URL: `${self}/emulators/daraja`,
+    MPESA_CALLBACK_URL: `${self}/mpesa/callback/${EMULATOR_CALLBACK_SECRET}`,
+    ...emulatorB2cUrls(self),
+    // The emulator's key pair is generated at start-up (src/sandbox): no certificate file.
+    MPESA_B2C_CERT_PATH: undefined,
+    ...(noAtCredentials ? { AT_USERNAME: 'emulator', AT_API_KEY: 'emulator-api-key', AT_API_URL: `${self}/emulators/at`, AT_EMULATOR: 'true' } : {}),
+  };
+}
+
+function emulatorB2cUrls(self: string) {
+  return {
+    MPESA_B2C_RESULT_URL: `${self}/mpesa/b2c/result/${EMULATOR_CALLBACK_SECRET}`,
+    MPESA_B2C_TIMEOUT_URL: `${self}/mpesa/b2c/timeout/${EMULATOR_CALLBACK_SECRET}`,
+    MPESA_B2C_STATUS_RESULT_URL: `${self}/mpesa/b2c/status/${EMULATOR_CALLBACK_SECRET}`,
+  };
+}
+
+const LOOPBACK = /^https?:\/\/(localhost|127\.|\[::1\]|0\.0\.0\.0)/i;
+
+const DARAJA_HOSTS = {
+  sandbox: 'https://sandbox.safaricom.co.ke',
+  production: 'https://api.safaricom.co.ke',
+} as const;
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const wholeKes = (fallback: number) =>
+  z.coerce.number().int('must be a whole number of KES').positive().default(fallback);
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** A price in KES per gram ("8500" or "8500.50"), as integer cents; optional. */
+const kesPerGram = optionalString.transform((v, ctx) => {
+  if (v === undefined) return undefined;
+  const cents = parseKesToCents(v);
+  if (cents === null || cents <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a positive KES amount with at most 2 decimals, e.g. 8500 or 8500.50' });
+    return z.NEVER;
+  }
+  return cents;
+});
+
+/** The default sell price when only the buy price is set: 97% of it (a 3% spread), rounded down to the cent. */
+export const DEFAULT_SELL_PRICE_PERCENT = 97;
+
+/** A Daraja callback URL whose last path segment is a secret (like MPESA_CALLBACK_URL); optional. */
+const optionalCallbackUrl = optionalString.pipe(
+  z
+    .url()
+    .refine((u) => new URL(u).pathname.split('/').filter(Boolean).length >= 2, {
+      message: 'needs a path with at least two segments, the last one secret (e.g. https://host/mpesa/b2c/result/<secret>)',
+    })
+    .optional(),
+);
+
+/** The B2C settings: all of them, or none (selling is then switched off). */
+const B2C_VARIABLES = [
+  'MPESA_B2C_SHORTCODE',
+  'MPESA_INITIATOR_NAME',
+  'MPESA_INITIATOR_PASSWORD',
+  'MPESA_B2C_CERT_PATH',
+  'MPESA_B2C_RESULT_URL',
+  'MPESA_B2C_TIMEOUT_URL',
+  'MPESA_B2C_STATUS_RESULT_URL',
+] as const;
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.string().default('development'),
+    ROLE: z.enum(['all', 'web', 'worker']).default('all'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // Unset: an embedded Postgres under DATA_DIR. Unset REDIS_URL: queues and sessions in Postgres.
+    DATABASE_URL: optionalString,
+    REDIS_URL: optionalString,
+    DATA_DIR: z.string().default('.data'),
+    EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+    DEMO_POOL_GRAMS: z.coerce.number().int().min(0).default(1000),
+    QUEUE_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('gold'),
+
+    MPESA_ENVIRONMENT: z.enum(['emulator', 'sandbox', 'production']),
+    MPESA_BASE_URL: optionalString.pipe(z.url().optional()),
+    MPESA_CONSUMER_KEY: z.string().min(1),
+    MPESA_CONSUMER_SECRET: z.string().min(1),
+    MPESA_BUSINESS_SHORTCODE: z.string().regex(/^\d{5,7}$/, 'must be 5 to 7 digits'),
+    MPESA_PASSKEY: z.string().min(1),
+    MPESA_CALLBACK_URL: z.url().refine((u) => new URL(u).pathname.split('/').filter(Boolean).length >= 2, {
+      message: 'needs a path with at least two segments, the last one secret (e.g. https://host/mpesa/callback/<secret>)',
+    }),
+    MPESA_TRANSACTION_TYPE: z.enum(['CustomerPayBillOnline', 'CustomerBuyGoodsOnline']).default('CustomerPayBillOnline'),
+    MPESA_PARTY_B: optionalString.pipe(z.string().regex(/^\d{5,7}$/, 'must be 5 to 7 digits').optional()),
+    MPESA_HTTP_TIMEOUT_MS: positiveInt(15000),
+
+    // B2C (selling gold for an M-Pesa payout).
+    MPESA_B2C_SHORTCODE: optionalString.pipe(z.string().regex(/^\d{5,7}$/, 'must be 5 to 7 digits').optional()),
+    MPESA_INITIATOR_NAME: optionalString,
+    // Not trimmed: a password is what it is.
+    MPESA_INITIATOR_PASSWORD: z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v)),
+    MPESA_B2C_CERT_PATH: optionalString,
+    MPESA_B2C_RESULT_URL: optionalCallbackUrl,
+    MPESA_B2C_TIMEOUT_URL: optionalCallbackUrl,
+    MPESA_B2C_STATUS_RESULT_URL: optionalCallbackUrl,
+    PAYOUT_RESULT_WAIT_SECONDS: positiveInt(300),
+    PAYOUT_STATUS_CHECKS: positiveInt(6),
+
+    AT_USERNAME: z.string().min(1),
+    AT_API_KEY: z.string().min(1),
+    AT_SENDER_ID: optionalString,
+    AT_API_URL: optionalString.pipe(z.url().optional()),
+    AT_EMULATOR: z.literal('true').optional(),
+
+    USSD_SERVICE_CODE: z.string().regex(/^\*[\d*]+#$/, 'must look like *384*1#'),
+    USSD_SESSION_TTL_SECONDS: z.coerce.number().int().min(180).default(300),
+
+    // Gold prices (src/prices): `fixed` from the two variables below, or `http` polling PRICE_URL.
+    PRICE_PROVIDER: z.enum(['fixed', 'http']).default('fixed'),
+    GOLD_PRICE_KES_PER_GRAM: kesPerGram,
+    GOLD_SELL_PRICE_KES_PER_GRAM: kesPerGram,
+    PRICE_URL: optionalString.pipe(z.url().optional()),
+    PRICE_POLL_SECONDS: positiveInt(60),
+    PRICE_MAX_AGE_SECONDS: positiveInt(300),
+
+    // Wallet PIN and the USSD menu.
+    PIN_LOCK_SECONDS: positiveInt(1800),
+    USSD_RESUME_SECONDS: positiveInt(120),
+    BUY_MIN_KES: wholeKes(10),
+    BUY_MAX_KES: wholeKes(150000),
+    BUY_DAILY_LIMIT_KES: wholeKes(300000),
+    SELL_MIN_KES: wholeKes(10),
+    SELL_MAX_KES: wholeKes(150000),
+    SELL_DAILY_LIMIT_KES: wholeKes(150000),
+
+    JOB_ATTEMPTS: positiveInt(6),
+    JOB_BACKOFF_MS: positiveInt(2000),
+    OUTBOX_RELAY_INTERVAL_MS: positiveInt(1000),
+    // A worker that dies holds its jobs this long before another worker takes them over (BullMQ's lock).
+    JOB_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
+
+    // Reconciliation of STK payments without a callback (docs/RELIABILITY.md).
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(200).default(30000),
+    RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(0).default(180),
+    RECONCILE_RETRY_SECONDS: z.coerce.number().int().min(0).default(30),
+    RECONCILE_GIVE_UP_SECONDS: z.coerce.number().int().min(1).default(900),
+    RECONCILE_MATCH_WINDOW_SECONDS: z.coerce.number().int().min(1).default(86400),
+
+    // Security and abuse limits (docs/RELIABILITY.md, "Security and abuse").
+    TRUST_PROXY: optionalString.transform((v, ctx) => {
+      const parsed = parseTrustProxy(v);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+    MPESA_CALLBACK_IP_ALLOWLIST: optionalString.transform((v, ctx) => {
+      const { ranges, invalid } = parseIpList(v ?? '');
+      if (invalid.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR range: ${invalid.join(', ')}` });
+        return z.NEVER;
+      }
+      return ranges;
+    }),
+    STK_PUSHES_PER_HOUR: positiveInt(10),
+    USSD_REQUESTS_PER_MINUTE: positiveInt(30),
+
+    // Ops surface (src/ops, src/http/routes/ops-*.ts). No token: the ops routes are not mounted at all.
+    OPS_API_TOKEN: optionalString.pipe(z.string().min(24, 'must be at least 24 characters (e.g. openssl rand -hex 24)').optional()),
+    OPS_ALLOW_TEST_STK: z.enum(['true', 'false']).default('false'),
+    OPS_QUERY_TIMEOUT_MS: positiveInt(20000),
+    METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(120000).default(0),
+    WORKER_HTTP_PORT: optionalString.pipe(
+      z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).refine((n) => n <= 65535, 'must be a port number').optional(),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (env.RECONCILE_GIVE_UP_SECONDS <= env.RECONCILE_AFTER_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['RECONCILE_GIVE_UP_SECONDS'], message: 'must be greater than RECONCILE_AFTER_SECONDS' });
+    }
+    if (env.RECONCILE_MATCH_WINDOW_SECONDS < env.RECONCILE_GIVE_UP_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['RECONCILE_MATCH_WINDOW_SECONDS'], message: 'must be at least RECONCILE_GIVE_UP_SECONDS' });
+    }
+    if (env.BUY_MIN_KES > env.BUY_MAX_KES) {
+      ctx.addIssue({ code: 'custom', path: ['BUY_MIN_KES'], message: 'must not exceed BUY_MAX_KES' });
+    }
+    checkPriceSettings(env, ctx);
+    if (env.BUY_MAX_KES > 250000) {
+      ctx.addIssue({ code: 'custom', path: ['BUY_MAX_KES'], message: 'M-Pesa accepts at most KES 250,000 per transaction' });
+    }
+    if (env.SELL_MIN_KES < 10) {
+      ctx.addIssue({ code: 'custom', path: ['SELL_MIN_KES'], message: 'M-Pesa B2C pays at least KES 10' });
+    }
+    if (env.SELL_MIN_KES > env.SELL_MAX_KES) {
+      ctx.addIssue({ code: 'custom', path: ['SELL_MIN_KES'], message: 'must not exceed SELL_MAX_KES' });
+    }
+    if (env.SELL_MAX_KES > 250000) {
+      ctx.addIssue({ code: 'custom', path: ['SELL_MAX_KES'], message: 'M-Pesa B2C pays at most KES 250,000 per transaction' });
+    }
+    checkB2cSettings(env, ctx);
+    if (env.MPESA_TRANSACTION_TYPE === 'CustomerBuyGoodsOnline' && !env.MPESA_PARTY_B) {
+      ctx.addIssue({ code: 'custom', path: ['MPESA_PARTY_B'], message: 'is required (the till number) for CustomerBuyGoodsOnline' });
+    }
+    if (env.MPESA_ENVIRONMENT === 'production') {
+      if (!env.MPESA_CALLBACK_URL.startsWith('https://')) {
+        ctx.addIssue({ code: 'custom', path: ['MPESA_CALLBACK_URL'], message: 'must be https in production' });
+      }
+      // Production must never talk to an emulator (or to Africa's Talking's sandbox).
+      if (env.MPESA_BASE_URL && env.MPESA_BASE_URL.replace(/\/+$/, '') !== DARAJA_HOSTS.production) {
+        ctx.addIssue({ code: 'custom', path: ['MPESA_BASE_URL'], message: `must be ${DARAJA_HOSTS.production} (or unset) in production` });
+      }
+      if (env.AT_API_URL && (LOOPBACK.test(env.AT_API_URL) || env.AT_API_URL.includes('/emulators/'))) {
+        ctx.addIssue({ code: 'custom', path: ['AT_API_URL'], message: 'points at an emulator: not allowed in production' });
+      }
+      if (env.AT_USERNAME === 'sandbox') {
+        ctx.addIssue({ code: 'custom', path: ['AT_USERNAME'], message: "is Africa's Talking's sandbox: not allowed in production" });
+      }
+    }
+    if (!env.DATABASE_URL && env.ROLE !== 'all') {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required for ROLE=web or ROLE=worker (the embedded Postgres is for a single all-in-one process)' });
+    }
+    if (env.MPESA_ENVIRONMENT === 'emulator' && env.ROLE !== 'all') {
+      // The emulators are mounted in the process's own web server: a worker would call a port nobody serves.
+      ctx.addIssue({ code: 'custom', path: ['MPESA_ENVIRONMENT'], message: 'emulator runs inside one all-in-one process (ROLE=all); split roles need Daraja settings (sandbox or production)' });
+    }
+  });
+
+export type Env = z.input<typeof envSchema>;
+
+type ParsedEnv = z.output<typeof envSchema>;
+
+/**
+ * B2C is all or nothing. In emulator mode the certificate is the sandbox's generated key, so no path.
+ * Every Daraja callback needs a path prefix of its own: the routes are mounted by prefix and answer
+ * 404 for a wrong secret, so two callbacks under one prefix would shadow each other.
+ */
+function checkB2cSettings(env: ParsedEnv, ctx: z.RefinementCtx) {
+  const needed = B2C_VARIABLES.filter((name) => !(env.MPESA_ENVIRONMENT === 'emulator' && name === 'MPESA_B2C_CERT_PATH'));
+  const given = needed.filter((name) => env[name] !== undefined);
+  if (given.length === 0) return;
+  for (const name of needed) {
+    if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required with the other B2C settings (${given.join(', ')}); set all of them, or none to switch selling off` });
+  }
+  const urls = { MPESA_CALLBACK_URL: env.MPESA_CALLBACK_URL, MPESA_B2C_RESULT_URL: env.MPESA_B2C_RESULT_URL, MPESA_B2C_TIMEOUT_URL: env.MPESA_B2C_TIMEOUT_URL, MPESA_B2C_STATUS_RESULT_URL: env.MPESA_B2C_STATUS_RESULT_URL };
+  const seen = new Map<string, string>();
+  for (const [name, url] of Object.entries(urls)) {
+    if (!url) continue;
+    if (env.MPESA_ENVIRONMENT === 'production' && !url.startsWith('https://')) ctx.addIssue({ code: 'custom', path: [name], message: 'must be https in production' });
+    const prefix = callbackRoute(url).pathPrefix;
+    const other = seen.get(prefix);
+    if (other) ctx.addIssue({ code: 'custom', path: [name], message: `needs a path of its own: ${other} already uses ${prefix}/<secret>` });
+    else seen.set(prefix, name);
+  }
+}
+
+/** `fixed` needs the buy price (the sell price defaults from it); `http` needs the URL. */
+function checkPriceSettings(env: ParsedEnv, ctx: z.RefinementCtx) {
+  if (env.PRICE_PROVIDER === 'http') {
+    if (!env.PRICE_URL) ctx.addIssue({ code: 'custom', path: ['PRICE_URL'], message: 'is required with PRICE_PROVIDER=http' });
+    return;
+  }
+  if (env.GOLD_PRICE_KES_PER_GRAM === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['GOLD_PRICE_KES_PER_GRAM'], message: 'is required with PRICE_PROVIDER=fixed (e.g. 8500 or 8500.50)' });
+  } else if (env.GOLD_SELL_PRICE_KES_PER_GRAM !== undefined && env.GOLD_SELL_PRICE_KES_PER_GRAM > env.GOLD_PRICE_KES_PER_GRAM) {
+    ctx.addIssue({ code: 'custom', path: ['GOLD_SELL_PRICE_KES_PER_GRAM'], message: 'must not exceed GOLD_PRICE_KES_PER_GRAM (anyone could buy and sell back at a profit)' });
+  }
+}
+
+/** The route of a callback URL: mounted at its path minus the last segment, which is the shared secret. */
+function callbackRoute(url: string): { pathPrefix: string; secret: string } {
+  const segments = new URL(url).pathname.split('/').filter(Boolean);
+  return { pathPrefix: '/' + segments.slice(0, -1).join('/'), secret: segments[segments.length - 1]! };
+}
+
+/** The certificate file's text, or a problem for the start-up message. */
+function readCertificate(path: string): { pem: string } | { problem: string } {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { problem: `MPESA_B2C_CERT_PATH: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+  }
+  if (!/-----BEGIN (CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY)-----/.test(pem)) {
+    return { problem: `MPESA_B2C_CERT_PATH: ${path} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)` };
+  }
+  return { pem };
+}
+
+const NAMED_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * TRUST_PROXY, for express: unset or `false` ignores X-Forwarded-For; a number trusts that many hops;
+ * otherwise the proxies' addresses/ranges (or express's names loopback, linklocal, uniquelocal).
+ * `true` is refused: trusting every hop lets any caller forge its address past the IP allowlist.
+ * Returns the setting, or a message saying what is wrong.
+ */
+function parseTrustProxy(v: string | undefined): false | number | string[] | string {
+  if (v === undefined || v.toLowerCase() === 'false') return false;
+  if (v.toLowerCase() === 'true') return 'true would trust any X-Forwarded-For; give the number of proxy hops (e.g. 1) or the proxies\' addresses';
+  if (/^\d{1,2}$/.test(v)) return Number(v);
+  const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.filter((e) => !NAMED_PROXY_RANGES.includes(e) && !parseIpRange(e));
+  return bad.length > 0 ? `not a hop count, IP address, CIDR range or loopback/linklocal/uniquelocal: ${bad.join(', ')}` : entries;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env) {
+  const parsed = envSchema.safeParse(withEmulatorDefaults(env));
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const certificate = e.MPESA_B2C_CERT_PATH ? readCertificate(e.MPESA_B2C_CERT_PATH) : null;
+  if (certificate && 'problem' in certificate) throw new ConfigError([certificate.problem]);
+  const callbackUrl = new URL(e.MPESA_CALLBACK_URL);
+  const segments = callbackUrl.pathname.split('/').filter(Boolean);
+  return {
+    env: e.NODE_ENV,
+    role: e.ROLE,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    /** null: start the embedded Postgres (runService fills this in). */
+    databaseUrl: e.DATABASE_URL ?? null,
+    /** null: no Redis; queues and sessions run on Postgres. */
+    redisUrl: e.REDIS_URL ?? null,
+    dataDir: e.DATA_DIR,
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    demoPoolGrams: e.DEMO_POOL_GRAMS,
+    queuePrefix: e.QUEUE_PREFIX,
+    mpesa: {
+      environment: e.MPESA_ENVIRONMENT,
+      baseUrl: (e.MPESA_BASE_URL ?? (e.MPESA_ENVIRONMENT === 'production' ? DARAJA_HOSTS.production : DARAJA_HOSTS.sandbox)).replace(/\/+$/, ''),
+      consumerKey: e.MPESA_CONSUMER_KEY,
+      consumerSecret: e.MPESA_CONSUMER_SECRET,
+      shortcode: e.MPESA_BUSINESS_SHORTCODE,
+      passkey: e.MPESA_PASSKEY,
+      callbackUrl: e.MPESA_CALLBACK_URL,
+      // The callback route is mounted at the URL's path; its last segment is the shared secret.
+      callbackPathPrefix: '/' + segments.slice(0, -1).join('/'),
+      callbackSecret: segments[segments.length - 1]!,
+      transactionType: e.MPESA_TRANSACTION_TYPE,
+      partyB: e.MPESA_PARTY_B ?? e.MPESA_BUSINESS_SHORTCODE,
+      httpTimeoutMs: e.MPESA_HTTP_TIMEOUT_MS,
+    },
+    at: {
+      username: e.AT_USERNAME,
+      apiKey: e.AT_API_KEY,
+      senderId: e.AT_SENDER_ID,
+      apiUrl: e.AT_API_URL?.replace(/\/+$/, ''),
+      emulator: e.AT_EMULATOR === 'true',
+    },
+    ussd: {
+      serviceCode: e.USSD_SERVICE_CODE,
+      sessionTtlSeconds: e.USSD_SESSION_TTL_SECONDS,
+      /** A session that drops mid-flow can be continued by redialling within this time. */
+      resumeSeconds: e.USSD_RESUME_SECONDS,
+    },
+    wallet: {
+      /** Three wrong wallet PINs in a row lock the wallet this long. */
+      pinLockSeconds: e.PIN_LOCK_SECONDS,
+    },
+    gold: {
+      /** The fixed buy price (PRICE_PROVIDER=fixed); null with the http provider. */
+      priceCentsPerGram: e.GOLD_PRICE_KES_PER_GRAM ?? null,
+    },
+    prices: {
+      provider: e.PRICE_PROVIDER,
+      buyCentsPerGram: e.GOLD_PRICE_KES_PER_GRAM ?? null,
+      sellCentsPerGram:
+        e.GOLD_SELL_PRICE_KES_PER_GRAM ??
+        (e.GOLD_PRICE_KES_PER_GRAM === undefined ? null : Math.floor((e.GOLD_PRICE_KES_PER_GRAM * DEFAULT_SELL_PRICE_PERCENT) / 100)),
+      url: e.PRICE_URL ?? null,
+      pollSeconds: e.PRICE_POLL_SECONDS,
+      maxAgeSeconds: e.PRICE_MAX_AGE_SECONDS,
+    },
+    buy: {
+      minKes: e.BUY_MIN_KES,
+      maxKes: e.BUY_MAX_KES,
+      /** Per customer per Nairobi calendar day, all non-failed buy orders together. */
+      dailyLimitKes: e.BUY_DAILY_LIMIT_KES,
+    },
+    sell: {
+      minKes: e.SELL_MIN_KES,
+      maxKes: e.SELL_MAX_KES,
+      dailyLimitKes: e.SELL_DAILY_LIMIT_KES,
+    },
+    /** null: no B2C settings, selling is switched off. */
+    b2c: e.MPESA_B2C_SHORTCODE
+      ? {
+          shortcode: e.MPESA_B2C_SHORTCODE,
+          initiatorName: e.MPESA_INITIATOR_NAME!,
+          initiatorPassword: e.MPESA_INITIATOR_PASSWORD!,
+          /** Safaricom's certificate, read once here; null in emulator mode (the sandbox generates a key pair). */
+          certificatePem: certificate && 'pem' in certificate ? certificate.pem : null,
+          resultUrl: e.MPESA_B2C_RESULT_URL!,
+          timeoutUrl: e.MPESA_B2C_TIMEOUT_URL!,
+          statusResultUrl: e.MPESA_B2C_STATUS_RESULT_URL!,
+          resultRoute: callbackRoute(e.MPESA_B2C_RESULT_URL!),
+          timeoutRoute: callbackRoute(e.MPESA_B2C_TIMEOUT_URL!),
+          statusResultRoute: callbackRoute(e.MPESA_B2C_STATUS_RESULT_URL!),
+        }
+      : null,
+    payouts: {
+      /** After Daraja accepts a payout, ask Transaction Status if no result has come by then. */
+      resultWaitSeconds: e.PAYOUT_RESULT_WAIT_SECONDS,
+      /** Transaction Status checks per payout before it goes to review. */
+      statusChecks: e.PAYOUT_STATUS_CHECKS,
+    },
+    jobs: {
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+      outboxRelayIntervalMs: e.OUTBOX_RELAY_INTERVAL_MS,
+      lockDurationMs: e.JOB_LOCK_DURATION_MS,
+    },
+    reconcile: {
+      /** How often the reconciliation job runs (a BullMQ job scheduler). */
+      intervalMs: e.RECONCILE_INTERVAL_MS,
+      /** A payment accepted this long ago without a callback is asked about with STK Query. */
+      afterSeconds: e.RECONCILE_AFTER_SECONDS,
+      /** Base of the backoff between Queries while M-Pesa says "being processed" (doubles, at most x16). */
+      retrySeconds: e.RECONCILE_RETRY_SECONDS,
+      /** No final answer this long after the push: the reservation expires and the customer is told. */
+      giveUpSeconds: e.RECONCILE_GIVE_UP_SECONDS,
+      /** A success callback with a CheckoutRequestID we never stored is matched to a push this recent. */
+      matchWindowSeconds: e.RECONCILE_MATCH_WINDOW_SECONDS,
+    },
+    http: {
+      /** Express's `trust proxy`: false (X-Forwarded-For ignored), a hop count, or the proxies' addresses. */
+      trustProxy: e.TRUST_PROXY,
+      /** Empty: callbacks accepted from any address (the secret path still applies). */
+      callbackIpAllowlist: e.MPESA_CALLBACK_IP_ALLOWLIST,
+    },
+    limits: {
+      stkPushesPerHour: e.STK_PUSHES_PER_HOUR,
+      ussdRequestsPerMinute: e.USSD_REQUESTS_PER_MINUTE,
+    },
+    ops: {
+      /** Bearer token of the ops routes; null: they are not mounted (404). */
+      apiToken: e.OPS_API_TOKEN ?? null,
+      /** POST /mpesa/test-stk is refused in production unless this is set. */
+      allowTestStk: e.OPS_ALLOW_TEST_STK === 'true' || e.MPESA_ENVIRONMENT !== 'production',
+      /** How long GET /mpesa/status/:id?live=1 waits for its query job before answering 504. */
+      queryTimeoutMs: e.OPS_QUERY_TIMEOUT_MS,
+      /** Bearer token for GET /metrics; null: /metrics is open (keep it on a private network). */
+      metricsToken: e.METRICS_TOKEN ?? null,
+      /** After SIGTERM, /ready answers 503 this long before the server stops taking connections. */
+      shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+      /** A ROLE=worker process answers /live, /ready and /metrics on this port; null: no HTTP at all. */
+      workerHttpPort: e.WORKER_HTTP_PORT ?? null,
+    },
+  };
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+/** A config whose database is known (after the embedded Postgres, if any, has started). */
+export type RunConfig = Config & { databaseUrl: string };
+
+/**
+ * In emulator mode the service calls itself; once it listens (PORT=0 picks a free port), the
+ * emulator URLs are rebuilt for the real port.
+ */
+export function bindEmulatorUrls<C extends Config>(config: C, port: number): C {
+  if (config.mpesa.environment !== 'emulator') return config;
+  const self = `http://127.0.0.1:${port}`;
+  return {
+    ...config,
+    mpesa: { ...config.mpesa, baseUrl: `${self}/emulators/daraja`, callbackUrl: `${self}/mpesa/callback/${EMULATOR_CALLBACK_SECRET}` },
+    b2c: config.b2c ? bindB2cUrls(config.b2c, self) : null,
+    at: config.at.emulator ? { ...config.at, apiUrl: `${self}/emulators/at` } : config.at,
+  };
+}
+
+function bindB2cUrls(b2c: NonNullable<Config['b2c']>, self: string): NonNullable<Config['b2c']> {
+  const urls = emulatorB2cUrls(self);
+  return { ...b2c, resultUrl: urls.MPESA_B2C_RESULT_URL, timeoutUrl: urls.MPESA_B2C_TIMEOUT_URL, statusResultUrl: urls.MPESA_B2C_STATUS_RESULT_URL };
+}

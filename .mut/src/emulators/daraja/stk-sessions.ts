@@ -1,0 +1,201 @@
+import axios from 'axios';
+import type { Logger } from '../../lib/logger';
+import { maskMsisdn } from '../../lib/msisdn';
+import { darajaTimestamp } from '../../vendors/daraja-time';
+import { RESULT_DESCRIPTIONS, SCRIPTED_OUTCOMES, type Delivery, type StkResultCode } from './test-numbers';
+import type { StkPushBody } from './stk-requests';
+import { checkoutRequestId, dashedId, receiptNumber, uniqueFrom } from './wire';
+
+export interface Timings {
+  promptTimeoutMs: number;
+  callbackDelayMs: number;
+  lateCallbackDelayMs: number;
+}
+
+export interface StkFinal {
+  resultCode: StkResultCode;
+  resultDesc: string;
+  /** Success only. */
+  receipt?: string;
+  completedAt: Date;
+}
+
+export interface StkSession {
+  merchantRequestId: string;
+  checkoutRequestId: string;
+  phone: string;
+  amount: number;
+  accountReference: string;
+  transactionDesc: string;
+  businessShortCode: string;
+  callbackUrl: string;
+  createdAt: Date;
+  /** Set for prompts a person answers through the phone-simulator API. */
+  humanPromptExpiresAt: Date | null;
+  final: StkFinal | null;
+}
+
+const CALLBACK_TIMEOUT_MS = 5_000;
+
+/**
+ * Every STK Push the emulator accepted, and what becomes of it. A session is open until it has a final
+ * result; while open it locks the subscriber, as M-Pesa allows one STK session per phone.
+ */
+export class StkSessions {
+  private readonly byCheckoutId = new Map<string, StkSession>();
+  private readonly openByPhone = new Map<string, StkSession>();
+  private readonly usedMerchantIds = new Set<string>();
+  private readonly usedCheckoutIds = new Set<string>();
+  private readonly usedReceipts = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly inFlight = new Set<AbortController>();
+  private readonly http = axios.create({ timeout: CALLBACK_TIMEOUT_MS, validateStatus: () => true });
+  private closed = false;
+
+  constructor(
+    private readonly timings: Timings,
+    private readonly now: () => Date,
+    private readonly log: Logger,
+  ) {}
+
+  isLocked(phone: string): boolean {
+    return this.openByPhone.has(phone);
+  }
+
+  find(checkoutId: string): StkSession | undefined {
+    return this.byCheckoutId.get(checkoutId);
+  }
+
+  /** An open prompt waiting for a person, or undefined (unknown, scripted, or already decided). */
+  findOpenPrompt(checkoutId: string): StkSession | undefined {
+    const s = this.byCheckoutId.get(checkoutId);
+    return s && s.humanPromptExpiresAt && !s.final ? s : undefined;
+  }
+
+  openPromptsFor(phone: string): StkSession[] {
+    const s = this.openByPhone.get(phone);
+    return s && s.humanPromptExpiresAt ? [s] : [];
+  }
+
+  /** Records an accepted push and schedules its scripted outcome, or opens a human prompt. */
+  start(body: StkPushBody): StkSession {
+    const createdAt = this.now();
+    const scripted = SCRIPTED_OUTCOMES.get(body.PhoneNumber);
+    const session: StkSession = {
+      merchantRequestId: uniqueFrom(this.usedMerchantIds, dashedId),
+      checkoutRequestId: uniqueFrom(this.usedCheckoutIds, () => checkoutRequestId(createdAt)),
+      phone: body.PhoneNumber,
+      amount: body.Amount,
+      accountReference: body.AccountReference,
+      transactionDesc: body.TransactionDesc,
+      businessShortCode: body.BusinessShortCode,
+      callbackUrl: body.CallBackURL,
+      createdAt,
+      humanPromptExpiresAt: scripted ? null : new Date(createdAt.getTime() + this.timings.promptTimeoutMs),
+      final: null,
+    };
+    this.byCheckoutId.set(session.checkoutRequestId, session);
+    this.openByPhone.set(session.phone, session);
+    if (scripted) {
+      this.later(this.delayFor(scripted.delivery), () => this.settle(session, scripted.resultCode, scripted.delivery));
+    } else {
+      this.later(this.timings.promptTimeoutMs, () => this.settle(session, 1037, 'callback'));
+    }
+    this.log.info({ checkoutRequestId: session.checkoutRequestId, msisdn: maskMsisdn(session.phone), amount: session.amount, human: !scripted }, 'emulator: stk push accepted');
+    return session;
+  }
+
+  /** The person at the phone decided; returns the final result, or null if the prompt had already closed. */
+  decide(session: StkSession, resultCode: StkResultCode): StkFinal | null {
+    return this.settle(session, resultCode, 'callback');
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const c of this.inFlight) c.abort();
+    this.inFlight.clear();
+  }
+
+  private delayFor(delivery: Delivery): number {
+    if (delivery === 'late') return this.timings.lateCallbackDelayMs;
+    if (delivery === 'unanswered') return this.timings.promptTimeoutMs;
+    return this.timings.callbackDelayMs;
+  }
+
+  /** Gives an open session its final result (once), unlocks the phone and delivers the callback. */
+  private settle(session: StkSession, resultCode: StkResultCode, delivery: Delivery): StkFinal | null {
+    if (session.final) return null;
+    const completedAt = this.now();
+    session.final = {
+      resultCode,
+      resultDesc: RESULT_DESCRIPTIONS[resultCode],
+      completedAt,
+      ...(resultCode === 0 ? { receipt: uniqueFrom(this.usedReceipts, () => receiptNumber(completedAt)) } : {}),
+    };
+    this.openByPhone.delete(session.phone);
+    this.log.info({ checkoutRequestId: session.checkoutRequestId, resultCode, delivery }, 'emulator: stk session final');
+    if (delivery !== 'lost') void this.deliver(session, delivery === 'duplicated' ? 2 : 1);
+    return session.final;
+  }
+
+  private async deliver(session: StkSession, times: number): Promise<void> {
+    const body = callbackBody(session);
+    for (let i = 0; i < times && !this.closed; i++) await this.post(session, body);
+  }
+
+  /** Like Safaricom: one attempt, no retry; failures are only logged. */
+  private async post(session: StkSession, body: unknown): Promise<void> {
+    const abort = new AbortController();
+    this.inFlight.add(abort);
+    try {
+      const res = await this.http.post(session.callbackUrl, body, { signal: abort.signal, headers: { 'Content-Type': 'application/json' } });
+      this.log.info({ checkoutRequestId: session.checkoutRequestId, status: res.status }, 'emulator: stk callback posted');
+    } catch (err) {
+      if (!abort.signal.aborted) this.log.warn({ checkoutRequestId: session.checkoutRequestId, err: (err as Error).message }, 'emulator: stk callback failed');
+    } finally {
+      this.inFlight.delete(abort);
+    }
+  }
+
+  private later(ms: number, fn: () => void): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    // A forgotten close() must not keep a process (or jest) alive.
+    t.unref();
+    this.timers.add(t);
+  }
+}
+
+/** Daraja's exact callback shape; CallbackMetadata only on success, Balance without a Value. */
+export function callbackBody(session: StkSession) {
+  const final = session.final;
+  if (!final) throw new Error('callbackBody needs a settled session');
+  return {
+    Body: {
+      stkCallback: {
+        MerchantRequestID: session.merchantRequestId,
+        CheckoutRequestID: session.checkoutRequestId,
+        ResultCode: final.resultCode,
+        ResultDesc: final.resultDesc,
+        ...(final.receipt
+          ? {
+              CallbackMetadata: {
+                Item: [
+                  { Name: 'Amount', Value: session.amount },
+                  { Name: 'MpesaReceiptNumber', Value: final.receipt },
+                  { Name: 'Balance' },
+                  { Name: 'TransactionDate', Value: Number(darajaTimestamp(final.completedAt)) },
+                  { Name: 'PhoneNumber', Value: Number(session.phone) },
+                ],
+              },
+            }
+          : {}),
+      },
+    },
+  };
+}

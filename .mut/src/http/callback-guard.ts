@@ -1,0 +1,56 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type RequestHandler } from 'express';
+import { ipMatcher } from '../lib/ip';
+import type { Services } from '../services';
+
+/**
+ * What every Daraja callback route puts in front of its body parser. Daraja's callbacks are unsigned:
+ *  1. the optional IP allowlist (MPESA_CALLBACK_IP_ALLOWLIST): other addresses get 403, logged without
+ *     the body or the secret;
+ *  2. the secret last path segment, compared in constant time: a wrong one gets the same 404 as an
+ *     unknown route.
+ * The route's `:secret` parameter holds the segment. Nothing is read from the body before both pass.
+ */
+export function callbackGuard(s: Pick<Services, 'config' | 'log'>, expectedSecret: string): RequestHandler[] {
+  const guards: RequestHandler[] = [];
+  const allowlist = s.config.http.callbackIpAllowlist;
+  if (allowlist.length > 0) {
+    const allowed = ipMatcher(allowlist);
+    guards.push((req, res, next) => {
+      if (allowed(req.ip)) return next();
+      s.log.warn({ ip: req.ip, path: maskSecretSegment(req.path), forwardedFor: req.headers['x-forwarded-for'] !== undefined }, 'callback refused: address not in MPESA_CALLBACK_IP_ALLOWLIST');
+      res.status(403).json({ ResultCode: 1, ResultDesc: 'Forbidden' });
+    });
+  }
+  guards.push((req, res, next) => (secretMatches(String(req.params.secret ?? ''), expectedSecret) ? next() : res.status(404).json({ error: 'not_found' })));
+  return guards;
+}
+
+export function secretMatches(given: string, expected: string): boolean {
+  // Hash both sides so the comparison takes the same time whatever the lengths.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** `/mpesa/callback/<secret>` -> `/mpesa/callback/***`: the secret never reaches a log. */
+export function maskSecretSegment(path: string): string {
+  return path.replace(/\/[^/]*$/, '/***');
+}
+
+/** Daraja's callbacks are a few kB at most; anything larger is refused (413) before it is parsed. */
+export const CALLBACK_BODY_LIMIT = '16kb';
+
+const ESCAPED_NUL = /\\u0000/i;
+
+/**
+ * The JSON parser of every callback route: at most CALLBACK_BODY_LIMIT, and no NUL character (`\u0000`)
+ * anywhere, which Postgres cannot store in text or jsonb: such a body would fail at every retry, so it
+ * is refused at once (400) rather than answered 503.
+ */
+export const callbackJson: RequestHandler = express.json({
+  limit: CALLBACK_BODY_LIMIT,
+  verify: (_req, _res, buf) => {
+    if (ESCAPED_NUL.test(buf.toString('utf8'))) throw Object.assign(new Error('NUL character in a callback body'), { status: 400, type: 'entity.parse.failed' });
+  },
+});

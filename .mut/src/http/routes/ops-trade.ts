@@ -1,0 +1,53 @@
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { placeChannelBuy, type ChannelBuyResult } from '../../ops/place-channel-buy';
+import type { Services } from '../../services';
+
+const buyBody = z.object({ amountKes: z.number().int().positive(), phoneNumber: z.string().min(9).max(20) });
+const idempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{8,100}$/, '8 to 100 characters: letters, digits, _ . : -');
+
+/** How each refusal reads over HTTP. */
+export function channelBuyStatus(error: Extract<ChannelBuyResult, { ok: false }>['error']): number {
+  switch (error) {
+    case 'invalid_phone':
+    case 'amount_out_of_range':
+      return 422;
+    case 'idempotency_key_reused':
+    case 'payment_pending':
+      return 409;
+    case 'daily_limit':
+      return 422;
+    case 'too_many_payments':
+      return 429;
+    case 'price_unavailable':
+      return 503;
+  }
+}
+
+/**
+ * POST /trade/buy: a buy from another channel (an app's backend), behind the ops token. The
+ * Idempotency-Key header is required: a retried request finds its order instead of charging twice.
+ */
+export function opsTradeRouter(s: Services): Router {
+  const router = Router();
+  router.post('/trade/buy', express.json({ limit: '4kb' }), async (req, res) => {
+    const key = idempotencyKey.safeParse(req.get('idempotency-key') ?? '');
+    if (!key.success) {
+      res.status(400).json({ error: 'idempotency_key_required', detail: 'send an Idempotency-Key header (8 to 100 characters: letters, digits, _ . : -)' });
+      return;
+    }
+    const body = buyBody.safeParse(req.body ?? {});
+    if (!body.success) {
+      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+      return;
+    }
+    const result = await placeChannelBuy(s, { ...body.data, sourceKey: `api:${key.data}`, channel: 'api', minKes: s.config.buy.minKes });
+    if (!result.ok) {
+      res.status(channelBuyStatus(result.error)).json({ error: result.error, detail: result.detail });
+      return;
+    }
+    if (!result.created) res.setHeader('Idempotent-Replayed', 'true');
+    res.status(result.created ? 201 : 200).json(result.order);
+  });
+  return router;
+}

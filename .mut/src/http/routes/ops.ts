@@ -1,0 +1,21 @@
+import { Router } from 'express';
+import type { Services } from '../../services';
+import { opsAdminRouter } from './ops-admin';
+import { requireToken } from './ops-auth';
+import { opsMpesaRouter } from './ops-mpesa';
+import { QUEUES_PATH, opsQueuesRouter } from './ops-queues';
+import { opsTradeRouter } from './ops-trade';
+
+/** Everything an operator (or another channel) calls, behind OPS_API_TOKEN. */
+export const OPS_PATHS = ['/ops', '/trade', '/mpesa/status', '/mpesa/test-stk'];
+
+/** Mounted only when OPS_API_TOKEN is set: without it these paths are plain 404s. */
+export function opsRouter(s: Services, token: string): Router {
+  const router = Router();
+  router.use(QUEUES_PATH, requireToken(token, { realm: 'gold-wallet ops', browser: true }), opsQueuesRouter(s));
+  router.use(OPS_PATHS, requireToken(token, { realm: 'gold-wallet ops' }));
+  router.use(opsMpesaRouter(s));
+  router.use(opsTradeRouter(s));
+  router.use(opsAdminRouter(s));
+  return router;
+}

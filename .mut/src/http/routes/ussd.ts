@@ -1,0 +1,44 @@
+import express, { Router, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import { catalogFor } from '../../i18n';
+import { formatReply } from '../../ussd/machine';
+import { handleUssd } from '../../ussd/handle-ussd';
+import type { Services } from '../../services';
+
+// Control characters never come from Africa's Talking, and a NUL cannot even be stored (session keys in Postgres).
+const printable = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/);
+
+const ussdBody = z.object({
+  sessionId: printable(200).min(1),
+  serviceCode: printable(50),
+  phoneNumber: printable(30),
+  networkCode: printable(20).optional(),
+  text: z.string().max(500).regex(/^[^\u0000]*$/).default(''),
+});
+
+// Africa's Talking sends six short fields; anything much bigger is not from it.
+const parseForm = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
+
+/** Africa's Talking USSD: always 200 text/plain `CON`/`END`, whatever happens behind it. */
+export function ussdRouter(s: Services): Router {
+  const router = Router();
+  const refuse = (res: Response) => res.type('text/plain').send(formatReply({ end: true, text: catalogFor('en').ussd.invalidRequest }));
+  // A body too large or unreadable still gets an END (never a 4xx AT would show as an error).
+  const form: RequestHandler = (req, res, next) => parseForm(req, res, (err?: unknown) => (err ? refuse(res) : next()));
+  router.post('/ussd', form, async (req, res) => {
+    res.type('text/plain');
+    const t = catalogFor('en');
+    const parsed = ussdBody.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      refuse(res);
+      return;
+    }
+    try {
+      res.send(await handleUssd(s, parsed.data));
+    } catch (err) {
+      s.log.error({ err: (err as Error).message }, 'ussd request failed');
+      res.send(formatReply({ end: true, text: t.ussd.unavailable }));
+    }
+  });
+  return router;
+}

@@ -1,0 +1,65 @@
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex';
+import type { Logger } from '../lib/logger';
+import type { Queues } from '../infra/backends';
+import type { QueueKey } from './queues';
+
+/**
+ * The queue only carries work the database already decided on. A use case writes an outbox row in
+ * its own transaction; the relay hands rows to BullMQ (with a deterministic jobId, so a row relayed
+ * twice is still one job) and marks them. A Redis outage delays work; it never loses any.
+ */
+export class Outbox {
+  constructor(
+    private readonly db: Db,
+    private readonly queues: Queues,
+    private readonly log: Logger,
+  ) {}
+
+  /** `delayMs`: the job runs no earlier than that long after this commit (the queue holds it as a delayed job). */
+  async write(trx: Knex.Transaction, queue: QueueKey, jobId: string, payload: Record<string, unknown>, opts: { delayMs?: number } = {}): Promise<number> {
+    const runAt = opts.delayMs ? trx.raw(`now() + ? * interval '1 millisecond'`, [opts.delayMs]) : null;
+    const [row] = await trx('outbox').insert({ queue, job_id: jobId, payload, run_at: runAt }).onConflict('job_id').ignore().returning('id');
+    if (row) return row.id;
+    return (await trx('outbox').where({ job_id: jobId }).first('id')).id;
+  }
+
+  /** Relay the given rows now (the fast path after a commit). Failure is logged: the sweep retries. */
+  async relaySoon(ids: number[], timeoutMs = 2000): Promise<void> {
+    if (ids.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.relay(ids),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('relay timed out')), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, ids }, 'outbox relay deferred to the sweep');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Relay unrelayed rows (all of them, or the given ones). Safe to run from many processes at once. */
+  async relay(ids?: number[], batch = 200): Promise<number> {
+    return this.db.transaction(async (trx) => {
+      const q = trx('outbox')
+        .select('id', 'queue', 'job_id', 'payload', trx.raw(`greatest(0, ceil(extract(epoch from (run_at - now())) * 1000))::bigint AS delay_ms`))
+        .whereNull('relayed_at')
+        .orderBy('id')
+        .limit(batch)
+        .forUpdate()
+        .skipLocked();
+      if (ids) q.whereIn('id', ids);
+      const rows: Array<{ id: number; queue: QueueKey; job_id: string; payload: Record<string, unknown>; delay_ms: number | null }> = await q;
+      if (rows.length === 0) return 0;
+      for (const row of rows) {
+        await this.queues[row.queue].add(row.queue, row.payload, { jobId: row.job_id, ...(row.delay_ms ? { delay: row.delay_ms } : {}) });
+      }
+      await trx('outbox').whereIn('id', rows.map((r) => r.id)).update({ relayed_at: trx.fn.now() });
+      return rows.length;
+    });
+  }
+}

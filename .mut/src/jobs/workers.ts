@@ -1,0 +1,47 @@
+import { deliverSms } from '../notifications/deliver-sms';
+import { runLiveStkQuery } from '../ops/live-stk-query';
+import { reconcileStkPayments } from '../payments/reconcile-stk-payments';
+import { runBuyOrder } from '../payments/run-buy-order';
+import { runPayoutStatusCheck } from '../payments/payout-status';
+import { runPayout } from '../payments/run-payout';
+import type { Services } from '../services';
+import { isFinalAttempt } from './queues';
+import { scheduleReconciliation } from './reconcile-schedule';
+
+/** Job processors are thin: read the id the outbox put in the job, call one use case. */
+export function startWorkers(s: Services, concurrency = 16): { close(): Promise<void> } {
+  const workers = [
+    s.backends.startWorker<{ orderId: string }>('buy', (job) => runBuyOrder(s, job.data.orderId, isFinalAttempt(job)), concurrency),
+    s.backends.startWorker<{ smsId: number }>('sms', (job) => deliverSms(s, job.data.smsId, isFinalAttempt(job)), concurrency),
+    s.backends.startWorker<{ payoutId: string }>('payout', (job) => runPayout(s, job.data.payoutId, isFinalAttempt(job)), concurrency),
+    s.backends.startWorker<{ payoutId: string; check: number }>('payout-status', (job) => runPayoutStatusCheck(s, job.data.payoutId, job.data.check, isFinalAttempt(job)), concurrency),
+    // An operator is waiting on the answer (the processor's return value): a few at a time is plenty.
+    s.backends.startWorker<{ checkoutRequestId: string; waitMs?: number }>('ops-query', (job) => runLiveStkQuery(s, job), 4),
+    // One tick at a time per process; ticks in other processes skip what this one has leased.
+    s.backends.startWorker<Record<string, never>>('reconcile', async () => void (await reconcileStkPayments(s)), 1),
+  ];
+  const schedule = scheduleReconciliation(s);
+
+  // The sweep relays what the fast path could not (the queue was down, the process died after commit).
+  let sweeping = false;
+  const sweep = setInterval(async () => {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      await s.outbox.relay();
+    } catch (err) {
+      s.log.warn({ err: (err as Error).message }, 'outbox sweep failed');
+    } finally {
+      sweeping = false;
+    }
+  }, s.config.jobs.outboxRelayIntervalMs);
+
+  return {
+    async close() {
+      clearInterval(sweep);
+      schedule.close();
+      // Worker.close() waits for active jobs to finish: a graceful drain.
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

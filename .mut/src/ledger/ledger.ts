@@ -1,0 +1,224 @@
+import type { Knex } from 'knex';
+
+/**
+ * Two-phase double-entry transfers (after TigerBeetle): a pending transfer reserves, and exactly one
+ * resolution (post, void or expire) settles it. Every rule about moving gold lives in this file.
+ *
+ * Safety comes from the database, not from this code being careful:
+ *  - the accounts_no_overdraft CHECK rejects the very UPDATE that would overdraw;
+ *  - a transfer id is unique, so a retried reservation finds 'exists' instead of reserving twice;
+ *  - a resolution row's pending_id is unique, so two racing callbacks cannot both post.
+ */
+
+export type Trx = Knex | Knex.Transaction;
+export type Resolution = 'posted' | 'voided' | 'expired';
+
+export class InsufficientFunds extends Error {
+  constructor(readonly accountId: number) {
+    super(`account ${accountId} has insufficient funds`);
+    this.name = 'InsufficientFunds';
+  }
+}
+
+export const SYSTEM_ACCOUNTS = { issuance: 'issuance', pool: 'pool' } as const;
+
+export async function accountIdByCode(db: Trx, code: string): Promise<number> {
+  const row = await db('accounts').where({ code }).first('id');
+  if (!row) throw new Error(`no account with code ${code}`);
+  return row.id;
+}
+
+export async function ensureCustomerAccount(db: Trx, customerId: number): Promise<number> {
+  const code = `customer:${customerId}`;
+  await db('accounts')
+    .insert({ code, kind: 'customer', customer_id: customerId, must_not_overdraft: true })
+    .onConflict('code')
+    .ignore();
+  return accountIdByCode(db, code);
+}
+
+interface NewTransfer {
+  id: string;
+  debitAccountId: number;
+  creditAccountId: number;
+  amount: number;
+  reference: string;
+  timeoutAt?: Date;
+}
+
+/** Reserve: moves `amount` into the pending columns. Idempotent on `id`. */
+export async function createPendingTransfer(db: Trx, t: NewTransfer): Promise<'created' | 'exists'> {
+  return insertTransfer(db, t, 'pending');
+}
+
+/** A single-phase transfer, posted at once (funding the pool from issuance). */
+export async function createPostedTransfer(db: Trx, t: NewTransfer): Promise<'created' | 'exists'> {
+  return insertTransfer(db, t, 'posted');
+}
+
+async function insertTransfer(db: Trx, t: NewTransfer, status: 'pending' | 'posted'): Promise<'created' | 'exists'> {
+  assertAmount(t.amount);
+  const side = status === 'pending' ? 'pending' : 'posted';
+  const insert = async (q: Trx) => {
+    const { rows } = await q.raw(
+      `WITH ins AS (
+         INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, status, reference, timeout_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING debit_account_id, credit_account_id, amount)
+       ${moveBalancesSql([[`debits_${side}`, +1, 'debit'], [`credits_${side}`, +1, 'credit']])}`,
+      [t.id, t.debitAccountId, t.creditAccountId, t.amount, status, t.reference, t.timeoutAt ?? null],
+    );
+    return rows[0] as Moved | undefined;
+  };
+  let moved: Moved | undefined;
+  try {
+    // Inside a caller's transaction, a savepoint keeps that transaction usable when the pool cannot cover it.
+    moved = isTransaction(db) ? await db.transaction((sp) => insert(sp)) : await insert(db);
+  } catch (err) {
+    // Only the debit side grows, so only the debit account can hit the overdraft CHECK.
+    if (isCheckViolation(err, 'accounts_no_overdraft')) throw new InsufficientFunds(t.debitAccountId);
+    throw err;
+  }
+  if (moved) {
+    assertMoved(moved, t.id);
+    return 'created';
+  }
+  const existing = await db('transfers').where({ id: t.id }).first();
+  if (existing.debit_account_id !== t.debitAccountId || existing.credit_account_id !== t.creditAccountId || existing.amount !== t.amount || existing.status !== status) {
+    throw new Error(`transfer ${t.id} exists with different fields`);
+  }
+  return 'exists';
+}
+
+/**
+ * Post, void or expire a reservation. Returns 'already_resolved' (with how) when someone else got
+ * there first; nothing moves twice. A resolution cannot overdraw anything, so it needs no savepoint.
+ * On success, also says which account was credited and its posted balance right after this move.
+ */
+export async function resolvePendingTransfer(
+  db: Trx,
+  pendingId: string,
+  resolution: Resolution,
+): Promise<{ result: 'resolved'; creditAccountId: number; creditPosted: number } | { result: 'already_resolved'; as: Resolution }> {
+  const { rows } = await db.raw(
+    `WITH ins AS (
+       INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, status, pending_id, reference)
+       SELECT ?, debit_account_id, credit_account_id, amount, ?, id, reference
+         FROM transfers WHERE id = ? AND status = 'pending'
+       ON CONFLICT DO NOTHING
+       RETURNING debit_account_id, credit_account_id, amount)
+     ${moveBalancesSql(
+       resolution === 'posted'
+         ? [['debits_pending', -1, 'debit'], ['debits_posted', +1, 'debit'], ['credits_pending', -1, 'credit'], ['credits_posted', +1, 'credit']]
+         : [['debits_pending', -1, 'debit'], ['credits_pending', -1, 'credit']],
+     )}`,
+    [`${pendingId}/${resolution}`, resolution, pendingId],
+  );
+  const moved = rows[0] as Moved | undefined;
+  if (!moved) {
+    const existing = await db('transfers').where({ pending_id: pendingId }).first('status');
+    if (!existing) throw new Error(`no pending transfer ${pendingId}`);
+    return { result: 'already_resolved', as: existing.status as Resolution };
+  }
+  assertMoved(moved, pendingId);
+  return { result: 'resolved', creditAccountId: moved.credit_account_id, creditPosted: moved.credit_posted };
+}
+
+type BalanceColumn = 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted';
+interface Moved {
+  debit_account_id: number;
+  credit_account_id: number;
+  amount: number;
+  rows_moved: number;
+  credit_posted: number;
+}
+
+/**
+ * The rest of a one-statement transfer, after a CTE `ins` that inserted the transfer row (and returned its
+ * accounts and amount, or nothing when the transfer existed already). Both account rows change in the same
+ * statement, the lower id first: `hi` joins `lo`, so the higher row is only updated (and locked) once the lower
+ * one is, and every transfer takes its two row locks in ascending id order, so concurrent transfers never
+ * deadlock. Each row is locked from this statement to COMMIT, and nothing else runs in between when the caller
+ * has no transaction of its own. The overdraft CHECK still judges the very UPDATE.
+ */
+function moveBalancesSql(changes: Array<[BalanceColumn, 1 | -1, 'debit' | 'credit']>): string {
+  const set = changes
+    .map(([column, sign, side]) => `${column} = a.${column} ${sign > 0 ? '+' : '-'} CASE WHEN a.id = ins.${side}_account_id THEN ins.amount ELSE 0 END`)
+    .join(', ');
+  return `, lo AS (
+       UPDATE accounts a SET ${set} FROM ins WHERE a.id = LEAST(ins.debit_account_id, ins.credit_account_id)
+       RETURNING a.id, a.credits_posted - a.debits_posted AS posted),
+     hi AS (
+       UPDATE accounts a SET ${set} FROM ins, lo WHERE a.id = GREATEST(ins.debit_account_id, ins.credit_account_id)
+       RETURNING a.id, a.credits_posted - a.debits_posted AS posted)
+     SELECT ins.debit_account_id, ins.credit_account_id, ins.amount,
+            (SELECT count(*) FROM lo)::int + (SELECT count(*) FROM hi)::int AS rows_moved,
+            (SELECT posted FROM (SELECT * FROM lo UNION ALL SELECT * FROM hi) m WHERE m.id = ins.credit_account_id LIMIT 1) AS credit_posted
+       FROM ins`;
+}
+
+function assertMoved(moved: Moved, id: string) {
+  if (moved.rows_moved !== 2) throw new Error(`transfer ${id}: ${moved.rows_moved} account rows moved instead of 2`);
+}
+
+export interface AccountBalance {
+  /** What can be spent or moved now: posted in, less posted out, less reserved out. */
+  available: number;
+  posted: number;
+  pendingIn: number;
+  pendingOut: number;
+}
+
+export async function accountBalance(db: Trx, accountId: number): Promise<AccountBalance> {
+  const a = await db('accounts').where({ id: accountId }).first();
+  if (!a) throw new Error(`no account ${accountId}`);
+  const posted = a.credits_posted - a.debits_posted;
+  return { available: posted - a.debits_pending, posted, pendingIn: a.credits_pending, pendingOut: a.debits_pending };
+}
+
+/**
+ * The invariants, checked from scratch: debits equal credits, and every account's balance columns
+ * equal what its transfers add up to. Returns the problems found (empty when the books balance).
+ */
+export async function checkBooks(db: Trx): Promise<string[]> {
+  const problems: string[] = [];
+  const totals = (
+    await db.raw(`SELECT sum(debits_pending) dp, sum(credits_pending) cp, sum(debits_posted) dd, sum(credits_posted) cd FROM accounts`)
+  ).rows[0];
+  if (Number(totals.dp) !== Number(totals.cp)) problems.push(`pending debits ${totals.dp} != pending credits ${totals.cp}`);
+  if (Number(totals.dd) !== Number(totals.cd)) problems.push(`posted debits ${totals.dd} != posted credits ${totals.cd}`);
+  const drift = await db.raw(`
+    WITH open_pending AS (
+      SELECT p.* FROM transfers p WHERE p.status = 'pending' AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = p.id)
+    ), posted AS (SELECT * FROM transfers WHERE status = 'posted'),
+    expected AS (
+      SELECT a.id,
+        coalesce((SELECT sum(amount) FROM open_pending WHERE debit_account_id = a.id), 0) dp,
+        coalesce((SELECT sum(amount) FROM open_pending WHERE credit_account_id = a.id), 0) cp,
+        coalesce((SELECT sum(amount) FROM posted WHERE debit_account_id = a.id), 0) dd,
+        coalesce((SELECT sum(amount) FROM posted WHERE credit_account_id = a.id), 0) cd
+      FROM accounts a)
+    SELECT a.code FROM accounts a JOIN expected e ON e.id = a.id
+     WHERE a.debits_pending <> e.dp OR a.credits_pending <> e.cp OR a.debits_posted <> e.dd OR a.credits_posted <> e.cd`);
+  for (const row of drift.rows) problems.push(`account ${row.code} does not match its transfers`);
+  const overdrawn = await db('accounts')
+    .where('must_not_overdraft', true)
+    .whereRaw('credits_posted - debits_posted - debits_pending < 0')
+    .select('code');
+  for (const row of overdrawn) problems.push(`account ${row.code} is overdrawn`);
+  return problems;
+}
+
+function assertAmount(amount: number) {
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new RangeError(`transfer amount must be a positive integer, got ${amount}`);
+}
+
+function isTransaction(db: Trx): db is Knex.Transaction {
+  return (db as Knex.Transaction).isTransaction === true;
+}
+
+function isCheckViolation(err: unknown, constraint: string): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === '23514' && e.constraint === constraint;
+}

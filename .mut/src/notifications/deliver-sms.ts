@@ -1,0 +1,48 @@
+import type { Db } from '../db/knex';
+import { VendorError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../ops/metrics';
+import { maskMsisdn, toE164, type Msisdn } from '../lib/msisdn';
+import type { SmsSender } from '../vendors/sms-client';
+
+export interface DeliverSmsDeps {
+  db: Db;
+  sms: SmsSender;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * Sends one queued SMS. Already sent: nothing to do. A retryable failure throws so the job retries
+ * with backoff; a permanent one, or the last attempt, marks the message failed.
+ */
+export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttempt: boolean): Promise<void> {
+  const msg = await deps.db('sms_messages').where({ id: smsId }).first();
+  if (!msg || msg.status !== 'queued') return;
+  await deps.db('sms_messages').where({ id: smsId }).increment('attempts', 1).update({ updated_at: deps.db.fn.now() });
+  try {
+    const accepted = await deps.sms.send(toE164(msg.msisdn as Msisdn), msg.body);
+    await deps.db('sms_messages').where({ id: smsId, status: 'queued' }).update({
+      status: 'sent',
+      at_message_id: accepted.messageId,
+      at_status: accepted.status,
+      at_status_code: accepted.statusCode,
+      at_cost: accepted.cost,
+      last_error: null,
+      sent_at: deps.db.fn.now(),
+      updated_at: deps.db.fn.now(),
+    });
+    deps.metrics?.inc('sms_total', { status: 'sent' });
+  } catch (err) {
+    const e = err instanceof VendorError ? err : new VendorError('africastalking', 'retry', 'unknown', (err as Error).message);
+    const final = e.kind === 'permanent' || finalAttempt;
+    await deps.db('sms_messages').where({ id: smsId, status: 'queued' }).update({
+      last_error: e.message.slice(0, 300),
+      ...(final ? { status: 'failed' } : {}),
+      updated_at: deps.db.fn.now(),
+    });
+    deps.log.warn({ smsId, to: maskMsisdn(msg.msisdn), code: e.code, kind: e.kind, final }, 'sms send failed');
+    deps.metrics?.inc('sms_total', { status: final ? 'failed' : 'retry' });
+    if (!final) throw e;
+  }
+}

@@ -1,0 +1,51 @@
+import type { Knex } from 'knex';
+import type { Logger } from '../lib/logger';
+
+/**
+ * What needs a person. Each kind names a situation the service could not resolve on its own; the
+ * README lists them with what to do.
+ */
+export type OpsAlertKind =
+  /** A customer paid after their order had failed or expired, and the pool could not cover the gold. */
+  | 'late_payment_unallocated'
+  /** A success callback matched no order: money arrived that we cannot tie to a purchase. */
+  | 'orphan_payment'
+  /** A success callback matched several recent pushes (same phone and amount): which one is unclear. */
+  | 'ambiguous_payment_match'
+  /** A success callback for an order that was already paid through another push: paid twice. */
+  | 'duplicate_payment'
+  /** A reservation expired without any final answer from M-Pesa: check the M-Pesa statement. */
+  | 'payment_unconfirmed'
+  /** A callback contradicted an earlier Query answer (e.g. Query said paid, the callback says failed). */
+  | 'conflicting_results';
+
+export interface OpsAlert {
+  kind: OpsAlertKind;
+  severity: 'error' | 'warn';
+  orderId: string | null;
+  message: string;
+  details?: Record<string, unknown>;
+  /** One alert per event: raising the same key again is a no-op. */
+  dedupeKey: string;
+}
+
+/** Records the alert in the caller's transaction; log it with logOpsAlerts once that transaction commits. */
+export async function raiseOpsAlert(trx: Knex.Transaction, alert: OpsAlert): Promise<OpsAlert> {
+  await trx('ops_alerts')
+    .insert({
+      kind: alert.kind,
+      severity: alert.severity,
+      order_id: alert.orderId,
+      message: alert.message,
+      details: JSON.stringify(alert.details ?? {}),
+      dedupe_key: alert.dedupeKey,
+    })
+    .onConflict('dedupe_key')
+    .ignore();
+  return alert;
+}
+
+/** After commit: each alert at its level, so log-based alerting sees it as well as the table. */
+export function logOpsAlerts(log: Logger, alerts: OpsAlert[]): void {
+  for (const a of alerts) log[a.severity]({ opsAlert: a.kind, orderId: a.orderId, ...a.details }, a.message);
+}

@@ -1,0 +1,132 @@
+import type { Knex } from 'knex';
+import type { Db } from '../db/knex';
+import {
+  accountIdByCode,
+  createPendingTransfer,
+  ensureCustomerAccount,
+  InsufficientFunds,
+  resolvePendingTransfer,
+  SYSTEM_ACCOUNTS,
+} from '../ledger/ledger';
+import type { Logger } from '../lib/logger';
+import { reservationId, transitionOrder, type OrderStatus } from '../payments/orders';
+import type { Metrics } from './metrics';
+
+export type ResolutionAction = 'credit' | 'refund_note' | 'close';
+
+export interface ResolveReview {
+  orderId: string;
+  action: ResolutionAction;
+  note: string;
+  operator: string;
+}
+
+export type ResolveResult =
+  | { ok: true; orderId: string; action: ResolutionAction; fromStatus: 'review'; toStatus: string; transferId: string | null }
+  | { ok: false; error: 'not_found' }
+  | { ok: false; error: 'not_in_review'; status: string }
+  /** Sell orders in review wait on a payout, not a reservation: resolved on the payout side, not here. */
+  | { ok: false; error: 'not_a_buy'; kind: string }
+  | { ok: false; error: 'pool_insufficient' | 'already_credited' };
+
+/** Where each action leaves the order. `failed` with a failure_code saying why keeps the order states unchanged. */
+const OUTCOME: Record<ResolutionAction, { to: OrderStatus; failureCode?: string }> = {
+  credit: { to: 'paid' },
+  refund_note: { to: 'failed', failureCode: 'refunded_outside' },
+  close: { to: 'failed', failureCode: 'closed_by_operator' },
+};
+
+/**
+ * An operator settles an order that is in `review` (a callback that did not match, a payment that
+ * needs a person), in ONE transaction with its audit row:
+ *  - credit: the customer paid; post the held reservation, or, if it was already released, reserve
+ *    again from the pool and post (refused, with nothing changed, if the pool cannot cover it);
+ *  - refund_note: the money was returned outside the system (e.g. an M-Pesa reversal); the
+ *    reservation goes back to the pool and the note records the refund;
+ *  - close: nothing to pay or refund; any held reservation goes back to the pool.
+ * The order row is locked and moved by a conditional update, so two operators (or a late callback)
+ * cannot both resolve it.
+ */
+export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metrics }, req: ResolveReview): Promise<ResolveResult> {
+  const result = await deps.db.transaction(async (trx): Promise<ResolveResult> => {
+    const order = await trx('orders').where({ id: req.orderId }).forUpdate().first();
+    if (!order) return { ok: false, error: 'not_found' };
+    if (order.kind !== 'buy') return { ok: false, error: 'not_a_buy', kind: order.kind };
+    if (order.status !== 'review') return { ok: false, error: 'not_in_review', status: order.status };
+
+    const reservation = await reservationOf(trx, order.id);
+    let transferId: string | null = null;
+    if (req.action === 'credit') {
+      const credited = await credit(trx, order, reservation);
+      if (!credited.ok) return credited;
+      transferId = credited.transferId;
+    } else {
+      // Gold the customer already holds cannot be taken back by a note: that needs a sell or an adjustment.
+      if (reservation === 'posted') return { ok: false, error: 'already_credited' };
+      if (reservation === 'pending') {
+        await resolvePendingTransfer(trx, reservationId(order.id), 'voided');
+        transferId = `${reservationId(order.id)}/voided`;
+      }
+    }
+
+    const outcome = OUTCOME[req.action];
+    const extra = outcome.failureCode ? { failure_code: outcome.failureCode, failure_reason: req.note.slice(0, 300) } : {};
+    if (!(await transitionOrder(trx, order.id, ['review'], outcome.to, extra))) {
+      throw new Error(`order ${order.id} left review while locked`);
+    }
+    await trx('order_resolutions').insert({
+      order_id: order.id,
+      action: req.action,
+      operator: req.operator,
+      note: req.note,
+      from_status: 'review',
+      to_status: outcome.to,
+      transfer_id: transferId,
+    });
+    return { ok: true, orderId: order.id, action: req.action, fromStatus: 'review', toStatus: outcome.to, transferId };
+  });
+  if (result.ok) {
+    deps.metrics?.inc('ops_review_resolutions_total', { action: req.action });
+    deps.log.info({ orderId: req.orderId, action: req.action, operator: req.operator, transferId: result.transferId }, 'review resolved');
+  }
+  return result;
+}
+
+type ReservationState = 'pending' | 'posted' | 'released' | 'none';
+
+async function reservationOf(trx: Knex.Transaction, orderId: string): Promise<ReservationState> {
+  const id = reservationId(orderId);
+  if (!(await trx('transfers').where({ id }).first('id'))) return 'none';
+  const resolution = await trx('transfers').where({ pending_id: id }).first('status');
+  if (!resolution) return 'pending';
+  return resolution.status === 'posted' ? 'posted' : 'released';
+}
+
+async function credit(
+  trx: Knex.Transaction,
+  order: { id: string; customer_id: number; grams_ug: number; reference: string },
+  reservation: ReservationState,
+): Promise<{ ok: true; transferId: string } | { ok: false; error: 'pool_insufficient' | 'already_credited' }> {
+  if (reservation === 'posted') return { ok: false, error: 'already_credited' };
+  if (reservation === 'pending') {
+    await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
+    return { ok: true, transferId: `${reservationId(order.id)}/posted` };
+  }
+  // The reservation was released (voided or expired) or never made: reserve again, then post. The id
+  // derives from the order, so this can happen once per order.
+  const id = `review-credit-${order.id}`;
+  try {
+    await createPendingTransfer(trx, {
+      id,
+      debitAccountId: await accountIdByCode(trx, SYSTEM_ACCOUNTS.pool),
+      creditAccountId: await ensureCustomerAccount(trx, order.customer_id),
+      amount: order.grams_ug,
+      reference: order.reference,
+    });
+  } catch (err) {
+    if (err instanceof InsufficientFunds) return { ok: false, error: 'pool_insufficient' };
+    throw err;
+  }
+  await resolvePendingTransfer(trx, id, 'posted');
+  return { ok: true, transferId: `${id}/posted` };
+}

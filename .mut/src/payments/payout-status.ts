@@ -1,0 +1,84 @@
+import { VendorError } from '../lib/errors';
+import { loadBuyOrder } from './orders';
+import { AWAITING_PAYOUT, loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
+import { failSellOrder, holdSellOrderForReview } from './sell-outcomes';
+
+/**
+ * The Transaction Status check job (`payout-status-<payoutId>-<check>`). Checks form one chain: each
+ * sends a query and schedules the next, PAYOUT_RESULT_WAIT_SECONDS later; a check that finds a newer
+ * one scheduled (a queue timeout asked for one at once) stands down. The answer arrives at the status
+ * result URL and, when it says Completed or failed, settles the payout exactly like a B2C Result.
+ *
+ * When PAYOUT_STATUS_CHECKS queries have gone unanswered or undecided, the last link decides:
+ *  - a payout Daraja accepted goes to review: it may still complete, and a B2C payment cannot be
+ *    reversed, so returning the gold could pay for gold we never took. The gold stays reserved;
+ *  - a payout Daraja never acknowledged (every attempt failed, one of them without a visible answer)
+ *    that M-Pesa answered "not found" for is failed and the gold returned. Had no status query ever
+ *    been answered, nothing is known: review.
+ */
+export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, check: number, finalAttempt: boolean): Promise<void> {
+  const payout = await loadPayout(deps.db, payoutId);
+  const order = payout ? await loadBuyOrder(deps.db, payout.order_id) : undefined;
+  if (!payout || !order) {
+    deps.log.error({ payoutId }, 'status check for an unknown payout');
+    return;
+  }
+  if (!AWAITING_PAYOUT.includes(order.status) || check < payout.status_checks) return; // settled, or superseded
+
+  if (check > deps.config.payouts.statusChecks) return giveUp(deps, payoutId);
+
+  const asked = await deps.db('payout_status_queries').where({ payout_id: payoutId, check_no: check }).whereNotNull('query_originator_conversation_id').first('id');
+  if (!asked) {
+    try {
+      const accepted = await deps.daraja.transactionStatus({ originatorConversationId: payoutId, remarks: `Payout status check ${check}` });
+      await deps.db('payout_status_queries')
+        .insert({
+          payout_id: payoutId,
+          check_no: check,
+          query_originator_conversation_id: accepted.queryOriginatorConversationId ?? null,
+          query_conversation_id: accepted.queryConversationId ?? null,
+        })
+        .onConflict(['payout_id', 'check_no'])
+        .merge();
+    } catch (err) {
+      const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message);
+      deps.log.warn({ payoutId, check, code: e.code, kind: e.kind }, 'transaction status query failed');
+      if (e.kind !== 'permanent' && !finalAttempt) throw e;
+      // This check is spent; the next one tries again.
+    }
+  }
+  const relay = await deps.db.transaction(async (trx) => {
+    const locked = await loadBuyOrder(trx, order.id, { lock: true });
+    const current = await loadPayout(trx, payoutId);
+    if (!locked || !current || !AWAITING_PAYOUT.includes(locked.status) || current.status_checks !== check) return [];
+    return [await scheduleStatusCheck(trx, deps.outbox, payoutId, deps.config.payouts.resultWaitSeconds * 1000)];
+  });
+  await deps.outbox.relaySoon(relay);
+}
+
+async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
+  const relay = await deps.db.transaction(async (trx) => {
+    const payout = (await loadPayout(trx, payoutId))!;
+    const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
+    if (!order || !AWAITING_PAYOUT.includes(order.status)) return [];
+    const checks = deps.config.payouts.statusChecks;
+    const answered = await trx('payout_status_queries').where({ payout_id: payoutId }).whereNotNull('answered_at').first('id');
+    if (payout.status === 'accepted' || payout.conversation_id || !answered) {
+      await holdSellOrderForReview(trx, order, payout, AWAITING_PAYOUT, {
+        code: 'payout_unconfirmed',
+        description: `no result; ${checks} Transaction Status checks did not settle it`,
+      });
+      deps.log.error({ orderId: order.id, payoutId }, 'payout outcome unknown after every status check: held for review');
+      return [];
+    }
+    deps.log.warn({ orderId: order.id, payoutId }, 'payout never acknowledged and unknown to M-Pesa: failed, gold returned');
+    return (
+      (await failSellOrder(trx, deps.outbox, order, payout, AWAITING_PAYOUT, {
+        code: 'payout_not_sent',
+        description: `B2C request never acknowledged; ${checks} status checks found nothing`,
+        reason: 'unavailable',
+      })) ?? []
+    );
+  });
+  await deps.outbox.relaySoon(relay);
+}

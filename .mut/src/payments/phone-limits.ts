@@ -1,0 +1,21 @@
+import type { Config } from '../config';
+import type { Backends } from '../infra/backends';
+import type { Limiter } from '../infra/limiter';
+
+/**
+ * Per-phone abuse limits, keyed by the M-Pesa MSISDN (2547XXXXXXXX). The third limit, one open STK
+ * payment per phone, is a database fact (placeBuyOrder, index orders_one_open_buy_per_msisdn).
+ */
+export interface PhoneLimits {
+  /** USSD_REQUESTS_PER_MINUTE: every request from a valid M-Pesa number counts, repeats included. */
+  ussdRequests: Limiter;
+  /** STK_PUSHES_PER_HOUR: every buy order placed (each gets at most one STK Push). */
+  stkPushes: Limiter;
+}
+
+export function createPhoneLimits(backends: Pick<Backends, 'limiter'>, limits: Config['limits']): PhoneLimits {
+  return {
+    ussdRequests: backends.limiter('ussd-requests', limits.ussdRequestsPerMinute, 60),
+    stkPushes: backends.limiter('stk-pushes', limits.stkPushesPerHour, 3600),
+  };
+}

@@ -1,0 +1,104 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Db } from '../db/knex';
+import type { Outbox } from '../jobs/outbox';
+import { CENTS_PER_KES } from '../lib/units';
+import { checkDailyLimit } from './daily-limits';
+import { OPEN_BUY_STATUSES } from './orders';
+
+/** Why a buy was refused before anything was recorded. */
+export type BuyRefusal = 'payment_pending';
+
+export class BuyRefused extends Error {
+  constructor(readonly reason: BuyRefusal) {
+    super(`buy refused: ${reason}`);
+    this.name = 'BuyRefused';
+  }
+}
+
+/** The partial unique index that allows one open buy per phone (migration 20261126_008_security). */
+const ONE_OPEN_BUY_INDEX = 'orders_one_open_buy_per_msisdn';
+
+export interface PlaceBuyOrder {
+  customerId: number;
+  msisdn: string;
+  amountKes: number;
+  priceCentsPerGram: number;
+  gramsUg: number;
+  /** Where the request came from (e.g. `ussd:<sessionId>`): the same source places one order. */
+  sourceKey: string;
+}
+
+export type PlaceBuyOrderResult =
+  | { ok: true; orderId: string; reference: string; created: boolean }
+  /** Over BUY_DAILY_LIMIT_KES: nothing was recorded. `remainingKes`: what the customer may still buy today. */
+  | { ok: false; reason: 'daily_limit'; remainingKes: number };
+
+/**
+ * Records the order, its payment and its buy job in one transaction, then hands the job to the
+ * queue. No vendor is called here: this runs inside the USSD request.
+ * Throws BuyRefused('payment_pending') while another buy of this phone may still be charged.
+ */
+export async function placeBuyOrder(
+  deps: { db: Db; outbox: Outbox; config: { buy: { dailyLimitKes: number } } },
+  input: PlaceBuyOrder,
+): Promise<PlaceBuyOrderResult> {
+  const placed = await deps.db.transaction(async (trx) => {
+    const limit = await checkDailyLimit(trx, {
+      customerId: input.customerId,
+      kind: 'buy',
+      sourceKey: input.sourceKey,
+      amountKes: input.amountKes,
+      limitKes: deps.config.buy.dailyLimitKes,
+    });
+    if (!limit.ok) return { ok: false as const, reason: 'daily_limit' as const, remainingKes: limit.remainingKes };
+    // M-Pesa prompts one payment per phone at a time. This check gives the clear answer; the unique
+    // index decides when two sessions race (caught below).
+    const open = await trx('orders')
+      .where({ msisdn: input.msisdn, kind: 'buy' })
+      .whereIn('status', OPEN_BUY_STATUSES)
+      .whereNot({ source_key: input.sourceKey })
+      .first('id');
+    if (open) throw new BuyRefused('payment_pending');
+    const id = randomUUID();
+    const [order] = await trx('orders')
+      .insert({
+        id,
+        reference: newReference(),
+        kind: 'buy',
+        customer_id: input.customerId,
+        msisdn: input.msisdn,
+        amount_cents: input.amountKes * CENTS_PER_KES,
+        price_cents_per_gram: input.priceCentsPerGram,
+        grams_ug: input.gramsUg,
+        status: 'created',
+        source_key: input.sourceKey,
+      })
+      .onConflict('source_key')
+      .ignore()
+      .returning(['id', 'reference']);
+    if (!order) {
+      const existing = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference');
+      return { ok: true as const, orderId: existing.id as string, reference: existing.reference as string, outboxId: null, created: false };
+    }
+    await trx('stk_payments').insert({ order_id: id, msisdn: input.msisdn, amount_kes: input.amountKes });
+    const outboxId = await deps.outbox.write(trx, 'buy', `buy-${id}`, { orderId: id });
+    return { ok: true as const, orderId: id, reference: order.reference as string, outboxId, created: true };
+  }).catch((err: unknown) => {
+    const e = err as { code?: string; constraint?: string };
+    if (e?.code === '23505' && e.constraint === ONE_OPEN_BUY_INDEX) throw new BuyRefused('payment_pending');
+    throw err;
+  });
+  if (!placed.ok) return placed;
+  const { orderId, reference, outboxId, created } = placed;
+  if (outboxId !== null) await deps.outbox.relaySoon([outboxId]);
+  return { ok: true, orderId, reference, created };
+}
+
+/** 12 characters (Daraja's AccountReference limit), unambiguous letters and digits; `SLD…` for a sale. */
+export function newReference(prefix: 'GLD' | 'SLD' = 'GLD'): string {
+  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  const bytes = randomBytes(9);
+  let ref: string = prefix;
+  for (const b of bytes) ref += alphabet[b % alphabet.length];
+  return ref;
+}

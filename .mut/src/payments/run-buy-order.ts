@@ -1,0 +1,144 @@
+import type { Db } from '../db/knex';
+import type { Outbox } from '../jobs/outbox';
+import { accountIdByCode, createPendingTransfer, ensureCustomerAccount, InsufficientFunds, SYSTEM_ACCOUNTS } from '../ledger/ledger';
+import { VendorError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Msisdn } from '../lib/msisdn';
+import type { Metrics } from '../ops/metrics';
+import type { DarajaClient } from '../vendors/daraja-client';
+import { failBuyOrder } from './buy-outcomes';
+import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from './orders';
+
+export interface BuyDeps {
+  db: Db;
+  outbox: Outbox;
+  daraja: DarajaClient;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+const STK_DESCRIPTION = 'Gold purchase'; // Daraja: at most 13 characters
+
+/**
+ * The buy job: reserve the gold, then ask M-Pesa to prompt the payer. Each step moves the order by
+ * a conditional update, so a retried or duplicated job resumes where the last one stopped and
+ * never reserves twice, nor pushes again once a push may have reached Daraja (accepted, or an
+ * outcome we could not see: a timeout, a reset, a process killed mid-call). STK Push has no
+ * idempotency key: only an attempt known NOT to have been delivered is retried.
+ */
+export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: boolean): Promise<void> {
+  const order = await loadBuyOrder(deps.db, orderId);
+  if (!order) {
+    deps.log.error({ orderId }, 'buy job for an unknown order');
+    return;
+  }
+  if (order.status === 'created' && !(await reserve(deps, order))) return;
+  // Record before calling: the order is stk_requested before Daraja hears of it.
+  await transitionOrder(deps.db, order.id, ['reserved'], 'stk_requested');
+  const current = await deps.db('orders').where({ id: order.id }).first('status');
+  if (current.status !== 'stk_requested') return; // pushed already, or settled
+  await push(deps, order, finalAttempt);
+}
+
+/** Pending pool -> customer transfer. False when the pool cannot cover it (the order is failed and the customer told). */
+async function reserve(deps: BuyDeps, order: BuyOrder): Promise<boolean> {
+  const relay = await deps.db.transaction(async (trx) => {
+    // Held until commit: whoever else closes the order meanwhile (reconciliation) waits, and vice versa.
+    const locked = await loadBuyOrder(trx, order.id, { lock: true });
+    if (locked?.status !== 'created') return [];
+    const pool = await accountIdByCode(trx, SYSTEM_ACCOUNTS.pool);
+    const customerAccount = await ensureCustomerAccount(trx, order.customer_id);
+    try {
+      await createPendingTransfer(trx, {
+        id: reservationId(order.id),
+        debitAccountId: pool,
+        creditAccountId: customerAccount,
+        amount: order.grams_ug,
+        reference: order.reference,
+      });
+    } catch (err) {
+      if (!(err instanceof InsufficientFunds)) throw err;
+      deps.log.warn({ orderId: order.id }, 'pool cannot cover the order');
+      return failBuyOrder(trx, deps.outbox, order, ['created'], { code: 'pool_empty', description: 'gold pool cannot cover the order', reason: 'poolEmpty' });
+    }
+    await transitionOrder(trx, order.id, ['created'], 'reserved');
+    return [];
+  });
+  if (relay === null || relay.length > 0) {
+    await deps.outbox.relaySoon(relay ?? []);
+    return false;
+  }
+  return true;
+}
+
+async function push(deps: BuyDeps, order: BuyOrder, finalAttempt: boolean): Promise<void> {
+  const claim = await claimPush(deps, order.id);
+  if (claim.state !== 'claimed') {
+    if (claim.state === 'accepted') await transitionOrder(deps.db, order.id, ['stk_requested'], 'stk_sent');
+    else deps.log.warn({ orderId: order.id, pushOutcome: claim.state }, 'an earlier push may have reached M-Pesa: not pushing again, waiting for its callback');
+    return;
+  }
+  const payment = claim.payment;
+  try {
+    const accepted = await deps.daraja.stkPush({
+      msisdn: order.msisdn as Msisdn,
+      amountKes: payment.amount_kes,
+      accountReference: order.reference,
+      description: STK_DESCRIPTION,
+    });
+    // Stored whatever became of the order meanwhile: a callback must find its payment by these ids.
+    await deps.db.transaction(async (trx) => {
+      await trx('stk_payments').where({ id: payment.id }).update({
+        merchant_request_id: accepted.merchantRequestId,
+        checkout_request_id: accepted.checkoutRequestId,
+        accepted_at: trx.fn.now(),
+        push_outcome: 'accepted',
+        last_push_error: null,
+      });
+      await transitionOrder(trx, order.id, ['stk_requested'], 'stk_sent');
+    });
+    deps.log.info({ orderId: order.id, checkoutRequestId: accepted.checkoutRequestId }, 'stk push accepted');
+    deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'accepted' });
+  } catch (err) {
+    const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message, undefined, true);
+    const outcome = e.maybeProcessed ? 'unknown' : 'not_delivered';
+    await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: outcome, last_push_error: `${e.code}: ${e.message}`.slice(0, 300) });
+    if (e.maybeProcessed) {
+      deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'unknown' });
+      // Daraja may have taken it: a second push could prompt (and charge) the customer twice. Its
+      // callback is matched by phone, amount and time; without one, reconciliation expires the order.
+      deps.log.warn({ orderId: order.id, code: e.code }, 'stk push outcome unknown: waiting for the callback instead of pushing again');
+      return;
+    }
+    const final = e.kind === 'permanent' || finalAttempt;
+    deps.log.warn({ orderId: order.id, code: e.code, kind: e.kind, final }, 'stk push failed');
+    deps.metrics?.inc('mpesa_stk_push_total', { outcome: final ? 'failed' : 'retry' });
+    if (!final) throw e;
+    const relay = await deps.db.transaction((trx) =>
+      failBuyOrder(trx, deps.outbox, order, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' }),
+    );
+    await deps.outbox.relaySoon(relay ?? []);
+  }
+}
+
+type PushClaim = { state: 'claimed'; payment: { id: number; amount_kes: number } } | { state: 'accepted' | 'in_flight' | 'unknown' | 'settled' };
+
+/**
+ * Takes the right to push, in a transaction holding the order row (as reconciliation does before it
+ * gives up on an order): allowed only while no push was accepted and every earlier attempt is known
+ * NOT to have reached Daraja. The attempt is recorded as `in_flight` before the call, so a process
+ * killed during the call leaves proof that the outcome is unknown.
+ */
+async function claimPush(deps: BuyDeps, orderId: string): Promise<PushClaim> {
+  return deps.db.transaction(async (trx) => {
+    const order = await loadBuyOrder(trx, orderId, { lock: true });
+    const payment = await trx('stk_payments').where({ order_id: orderId }).first();
+    if (!order || order.status !== 'stk_requested') return { state: 'settled' };
+    if (payment.checkout_request_id) return { state: 'accepted' };
+    if (payment.push_attempts > 0 && payment.push_outcome !== 'not_delivered') return { state: payment.push_outcome === 'in_flight' ? 'in_flight' : 'unknown' };
+    await trx('stk_payments')
+      .where({ id: payment.id })
+      .update({ push_attempts: trx.raw('push_attempts + 1'), push_outcome: 'in_flight', push_started_at: trx.fn.now() });
+    return { state: 'claimed', payment };
+  });
+}

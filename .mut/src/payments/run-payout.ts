@@ -1,0 +1,94 @@
+import { VendorError } from '../lib/errors';
+import type { Msisdn } from '../lib/msisdn';
+import { loadBuyOrder, transitionOrder, type BuyOrder } from './orders';
+import { loadPayout, scheduleStatusCheck, type Payout, type PayoutDeps } from './payouts';
+import { failSellOrder } from './sell-outcomes';
+
+/**
+ * The payout job: send the B2C request for a sale. The payout id is the OriginatorConversationID, so a
+ * retried job sends the SAME id and Daraja refuses a second payout (`{duplicate: true}`: it was
+ * already accepted). The order is `payout_requested` before Daraja hears of it; once accepted it is
+ * never sent again, and a Transaction Status check is scheduled in case no result ever arrives.
+ *
+ * Failures: retryable ones throw (BullMQ backoff). A permanent one, or the last attempt, returns the
+ * gold (voids the pending transfer), fails the order and tells the customer, but only when no attempt
+ * could have reached M-Pesa. If one might have (a network error or timeout, where the request may
+ * have been queued), Transaction Status decides instead: voiding then could pay without taking gold.
+ */
+export async function runPayout(deps: PayoutDeps, payoutId: string, finalAttempt: boolean): Promise<void> {
+  const payout = await loadPayout(deps.db, payoutId);
+  const order = payout ? await loadBuyOrder(deps.db, payout.order_id) : undefined;
+  if (!payout || !order) {
+    deps.log.error({ payoutId }, 'payout job for an unknown payout');
+    return;
+  }
+  // Record before calling.
+  await deps.db.transaction(async (trx) => {
+    if (await transitionOrder(trx, order.id, ['reserved'], 'payout_requested')) {
+      await trx('payouts').where({ id: payout.id, status: 'created' }).update({ status: 'requested', requested_at: trx.fn.now(), updated_at: trx.fn.now() });
+    }
+  });
+  const current = await deps.db('orders').where({ id: order.id }).first('status');
+  if (current.status !== 'payout_requested') return; // accepted already, or settled
+  const fresh = (await loadPayout(deps.db, payout.id))!;
+  if (fresh.status !== 'requested') return; // a result or status answer got here first
+  await send(deps, order, fresh, finalAttempt);
+}
+
+async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAttempt: boolean): Promise<void> {
+  await deps.db('payouts').where({ id: payout.id }).increment('attempts', 1).update({ updated_at: deps.db.fn.now() });
+  try {
+    const accepted = await deps.daraja.b2cPayment({
+      originatorConversationId: payout.id,
+      msisdn: payout.msisdn as Msisdn,
+      amountKes: payout.amount_kes,
+      remarks: `Gold sale ${order.reference}`,
+      occasion: order.reference,
+    });
+    const relay = await deps.db.transaction(async (trx) => {
+      await trx('payouts')
+        .where({ id: payout.id, status: 'requested' })
+        .update({ status: 'accepted', accepted_at: trx.fn.now(), last_error: null, updated_at: trx.fn.now() });
+      if (!accepted.duplicate) {
+        await trx('payouts').where({ id: payout.id }).whereNull('conversation_id').update({ conversation_id: accepted.conversationId });
+      }
+      if (!(await transitionOrder(trx, order.id, ['payout_requested'], 'payout_sent'))) return [];
+      // If no result (nor queue timeout) ever comes, this check asks M-Pesa what happened.
+      return [await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000)];
+    });
+    await deps.outbox.relaySoon(relay);
+    deps.log.info({ orderId: order.id, payoutId: payout.id, duplicate: accepted.duplicate }, 'b2c payout accepted');
+  } catch (err) {
+    const e = asVendorError(err);
+    // Ambiguous: we could not see Daraja's answer (a timeout, a reset), so it may hold the request.
+    const ambiguous = e.maybeProcessed;
+    const [row] = await deps.db('payouts')
+      .where({ id: payout.id })
+      .update({ last_error: `${e.code}: ${e.message}`.slice(0, 300), maybe_sent: deps.db.raw('maybe_sent OR ?', [ambiguous]), updated_at: deps.db.fn.now() })
+      .returning('maybe_sent');
+    const final = e.kind === 'permanent' || finalAttempt;
+    deps.log.warn({ orderId: order.id, payoutId: payout.id, code: e.code, kind: e.kind, final, ambiguous }, 'b2c payout request failed');
+    if (!final) throw e;
+    const relay = await deps.db.transaction(async (trx) => {
+      const locked = await loadBuyOrder(trx, order.id, { lock: true });
+      if (!locked || locked.status !== 'payout_requested') return [];
+      if (row.maybe_sent) return [await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000)];
+      return (
+        (await failSellOrder(trx, deps.outbox, locked, payout, ['payout_requested'], {
+          code: `request_${e.code}`,
+          description: e.message,
+          reason: 'unavailable',
+        })) ?? []
+      );
+    });
+    await deps.outbox.relaySoon(relay);
+  }
+}
+
+function asVendorError(err: unknown): VendorError {
+  if (err instanceof VendorError) return err;
+  // Our own request checks (amount, remarks): the request itself is wrong, retrying cannot help.
+  if (err instanceof RangeError) return new VendorError('daraja', 'permanent', 'invalid_request', err.message);
+  // Unknown: it may have happened after the request left.
+  return new VendorError('daraja', 'retry', 'unexpected', (err as Error).message, undefined, true);
+}

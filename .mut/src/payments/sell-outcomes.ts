@@ -1,0 +1,135 @@
+import type { Knex } from 'knex';
+import { catalogFor } from '../i18n';
+import type { Outbox } from '../jobs/outbox';
+import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '../ledger/ledger';
+import { formatGrams, formatKes } from '../lib/units';
+import { queueSms } from '../notifications/queue-sms';
+import { transitionOrder, type BuyOrder, type OrderStatus } from './orders';
+import { saleTransferId, type Payout } from './payouts';
+
+export type SellFailureReason = 'recipient' | 'unavailable' | 'generic';
+
+/** B2C results that say the money cannot reach this customer's line. */
+const RECIPIENT_CODES = new Set(['2040', 'SFC_IC0003', '8']);
+/** B2C results that are ours to fix (initiator, credential, utility balance, limits): the customer can only wait. */
+const OUR_SIDE_CODES = new Set(['1', '4', '11', '21', '2001', '8006']);
+
+export function sellReasonForResultCode(code: string): SellFailureReason {
+  if (RECIPIENT_CODES.has(code)) return 'recipient';
+  if (OUR_SIDE_CODES.has(code)) return 'unavailable';
+  return 'generic';
+}
+
+/** What M-Pesa said about a payout: the result columns stored on the payout row. */
+export interface PayoutResultColumns {
+  result_code: string;
+  result_desc: string;
+  result_payload: unknown;
+}
+
+/**
+ * Closes a sale as failed in the caller's transaction: the gold goes back to the customer (the pending
+ * transfer is voided), the order and the payout record why, and the customer's SMS is queued.
+ * Returns the outbox ids to relay, or null when the order had already left `from`.
+ */
+export async function failSellOrder(
+  trx: Knex.Transaction,
+  outbox: Outbox,
+  order: BuyOrder,
+  payout: Payout,
+  from: OrderStatus[],
+  failure: { code: string; description: string; reason: SellFailureReason; result?: PayoutResultColumns },
+): Promise<number[] | null> {
+  const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
+  if (!moved) return null;
+  await resolvePendingTransfer(trx, saleTransferId(order.id), 'voided');
+  await trx('payouts')
+    .where({ id: payout.id })
+    .update({
+      status: 'failed',
+      ...(failure.result ? { ...failure.result, result_payload: JSON.stringify(failure.result.result_payload) } : {}),
+      settled_at: trx.fn.now(),
+      updated_at: trx.fn.now(),
+    });
+  const t = catalogFor(order.language);
+  const outboxId = await queueSms(trx, outbox, {
+    customerId: order.customer_id,
+    msisdn: order.msisdn,
+    body: t.sms.sellFailed({ kes: formatKes(order.amount_cents), grams: formatGrams(order.grams_ug), reason: t.sms.sellReasons[failure.reason] }),
+    purpose: 'sell_failed',
+    dedupeKey: `sell-failed-${order.id}`,
+  });
+  return [outboxId];
+}
+
+/**
+ * Completes a sale in the caller's transaction: the gold moves to the pool for good (the pending
+ * transfer is posted), M-Pesa's receipt, receiver name and completion time are stored, and the
+ * receipt SMS is queued. Returns the outbox ids, or null when the order had already left `from`.
+ */
+export async function completeSellOrder(
+  trx: Knex.Transaction,
+  outbox: Outbox,
+  order: BuyOrder,
+  payout: Payout,
+  from: OrderStatus[],
+  paid: { receipt: string; receiverName: string | null; completedAt: Date | null; conversationId: string | null; result: PayoutResultColumns },
+): Promise<number[] | null> {
+  const moved = await transitionOrder(trx, order.id, from, 'paid');
+  if (!moved) return null;
+  await resolvePendingTransfer(trx, saleTransferId(order.id), 'posted');
+  await trx('payouts')
+    .where({ id: payout.id })
+    .update({
+      status: 'paid',
+      transaction_id: paid.receipt,
+      receiver_name: paid.receiverName?.slice(0, 200) ?? null,
+      completed_at: paid.completedAt,
+      ...paid.result,
+      result_payload: JSON.stringify(paid.result.result_payload),
+      settled_at: trx.fn.now(),
+      updated_at: trx.fn.now(),
+    });
+  // The ConversationID, when the acceptance was a "duplicate" answer that carried none.
+  if (paid.conversationId && !payout.conversation_id) {
+    const taken = await trx('payouts').where({ conversation_id: paid.conversationId }).first('id');
+    if (!taken) await trx('payouts').where({ id: payout.id }).whereNull('conversation_id').update({ conversation_id: paid.conversationId });
+  }
+  const balance = await accountBalance(trx, await ensureCustomerAccount(trx, order.customer_id));
+  const t = catalogFor(order.language);
+  const outboxId = await queueSms(trx, outbox, {
+    customerId: order.customer_id,
+    msisdn: order.msisdn,
+    body: t.sms.sellReceipt({
+      receipt: paid.receipt,
+      grams: formatGrams(order.grams_ug),
+      kes: formatKes(order.amount_cents),
+      price: formatKes(order.price_cents_per_gram),
+      balance: formatGrams(balance.posted),
+    }),
+    purpose: 'sell_receipt',
+    dedupeKey: `sell-receipt-${order.id}`,
+  });
+  return [outboxId];
+}
+
+/** Holds a sale for an operator: nothing moves, the gold stays reserved. */
+export async function holdSellOrderForReview(
+  trx: Knex.Transaction,
+  order: BuyOrder,
+  payout: Payout,
+  from: OrderStatus[],
+  why: { code: string; description: string; result?: PayoutResultColumns },
+): Promise<boolean> {
+  const moved = await transitionOrder(trx, order.id, from, 'review', { failure_code: why.code, failure_reason: why.description.slice(0, 300) });
+  if (!moved) return false;
+  await trx('payouts')
+    .where({ id: payout.id })
+    .update({
+      status: 'review',
+      last_error: why.description.slice(0, 300),
+      ...(why.result ? { ...why.result, result_payload: JSON.stringify(why.result.result_payload) } : {}),
+      updated_at: trx.fn.now(),
+    });
+  return true;
+}

@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { Router } from 'express';
+import type { RunConfig } from '../config';
+import { createAtEmulator } from '../emulators/at-emulator';
+import { createDarajaEmulator, EMULATOR_B2C_TEST_NUMBERS, EMULATOR_TEST_NUMBERS, HUMAN_PROMPT_BEHAVIOUR } from '../emulators/daraja-emulator';
+import type { Logger } from '../lib/logger';
+import type { InitiatorKeys } from './initiator-keys';
+
+// The emulator's sentence begins with "any other number:"; the lists below already say that.
+const HUMAN_PROMPT = HUMAN_PROMPT_BEHAVIOUR.replace(/^any other number:\s*/i, '');
+
+export interface Sandbox {
+  /** Mounted only in emulator mode: /emulators/daraja, /emulators/at, /simulator. */
+  router: Router;
+  banner(port: number): string;
+  close(): void;
+}
+
+/** The offline world the service talks to when MPESA_ENVIRONMENT=emulator: Safaricom, Africa's Talking, a phone. */
+export function createSandbox(config: RunConfig, port: number, log: Logger, initiatorKeys: InitiatorKeys | null = null): Sandbox {
+  const self = `http://127.0.0.1:${port}`;
+  const daraja = createDarajaEmulator({
+    consumerKey: config.mpesa.consumerKey,
+    consumerSecret: config.mpesa.consumerSecret,
+    shortcode: config.mpesa.shortcode,
+    passkey: config.mpesa.passkey,
+    // B2C as strict as M-Pesa: the shortcode, the initiator and its encrypted password must all match.
+    ...(config.b2c && initiatorKeys
+      ? {
+          b2cShortcode: config.b2c.shortcode,
+          initiatorName: config.b2c.initiatorName,
+          initiatorPassword: config.b2c.initiatorPassword,
+          initiatorPrivateKeyPem: initiatorKeys.privateKeyPem,
+        }
+      : {}),
+    log,
+  });
+  const at = config.at.emulator
+    ? createAtEmulator({ username: config.at.username, apiKey: config.at.apiKey, deliveryReportUrl: `${self}/sms/delivery-reports`, log })
+    : null;
+
+  const router = Router();
+  router.use('/emulators/daraja', daraja.router);
+  if (at) router.use('/emulators/at', at.router);
+  const page = path.join(projectRoot(), 'simulator', 'index.html');
+  router.get('/simulator', (_req, res) => res.sendFile(page));
+  router.get('/simulator/config', (_req, res) =>
+    res.json({ serviceCode: config.ussd.serviceCode, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT }] }),
+  );
+
+  return {
+    router,
+    banner: (p) =>
+      [
+        '',
+        'Gold wallet sandbox is ready (M-Pesa and Africa\'s Talking are emulated; nothing leaves this machine).',
+        `  Phone simulator:  http://localhost:${p}/simulator     (terminal: npm run phone -- 254712345678 --url http://127.0.0.1:${p})`,
+        `  USSD code:        ${config.ussd.serviceCode}        (POST http://localhost:${p}/ussd)`,
+        `  SMS:              ${at ? 'Africa\'s Talking emulator, inbox per phone in the simulator' : 'real Africa\'s Talking (' + config.at.username + ')'}`,
+        '  Test phone numbers:',
+        ...EMULATOR_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`),
+        `    any other     ${HUMAN_PROMPT}`,
+        ...(config.b2c ? ['  Selling (B2C payout) by receiving number:', ...EMULATOR_B2C_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`)] : []),
+        '',
+      ].join('\n'),
+    close() {
+      daraja.close();
+      at?.close();
+    },
+  };
+}
+
+/** The folder holding package.json, from src/ (ts) or dist/src/ (built) alike. */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above ' + __dirname);
+    dir = parent;
+  }
+  return dir;
+}

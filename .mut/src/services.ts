@@ -1,0 +1,62 @@
+import type { RunConfig } from './config';
+import { createDb, type Db } from './db/knex';
+import { createBackends, type Backends } from './infra/backends';
+import type { KeyValueStore } from './infra/kv-store';
+import { Outbox } from './jobs/outbox';
+import type { Queues } from './infra/backends';
+import type { Logger } from './lib/logger';
+import { MetricsRegistry } from './ops/metrics';
+import type { Lifecycle } from './ops/readiness';
+import { createPhoneLimits, type PhoneLimits } from './payments/phone-limits';
+import { createPriceSource, type PriceSource } from './prices/price-source';
+import { SessionStore } from './ussd/session-store';
+import { b2cSettingsFrom } from './vendors/daraja-b2c-settings';
+import { DarajaClient } from './vendors/daraja-client';
+import { createSmsSender, type SmsSender } from './vendors/sms-client';
+
+/** Everything a role needs, built once from the config and handed down (no module reaches for globals). */
+export interface Services {
+  config: RunConfig;
+  log: Logger;
+  db: Db;
+  backends: Backends;
+  kv: KeyValueStore;
+  queues: Queues;
+  outbox: Outbox;
+  sessions: SessionStore;
+  daraja: DarajaClient;
+  sms: SmsSender;
+  /** Counters and histograms of this process (GET /metrics); use cases take it as an optional `metrics`. */
+  metrics: MetricsRegistry;
+  lifecycle: Lifecycle;
+  limits: PhoneLimits;
+  /** Gold prices (PRICE_PROVIDER); the http feed is polled by the worker (src/server.ts). */
+  prices: PriceSource;
+  close(): Promise<void>;
+}
+
+export function createServices(config: RunConfig, log: Logger): Services {
+  const db = createDb(config.databaseUrl, {}, log);
+  const backends = createBackends(config, db, log);
+  const outbox = new Outbox(db, backends.queues, log);
+  return {
+    config,
+    log,
+    db,
+    backends,
+    kv: backends.kv,
+    queues: backends.queues,
+    outbox,
+    sessions: new SessionStore(backends.kv, config.queuePrefix, config.ussd.sessionTtlSeconds, config.ussd.resumeSeconds),
+    daraja: new DarajaClient(config.mpesa, backends.kv, config.queuePrefix, undefined, b2cSettingsFrom(config.b2c)),
+    sms: createSmsSender(config.at),
+    metrics: new MetricsRegistry(),
+    lifecycle: { stopping: false },
+    limits: createPhoneLimits(backends, config.limits),
+    prices: createPriceSource(config.prices, backends.kv, config.queuePrefix),
+    async close() {
+      await backends.close();
+      await db.destroy();
+    },
+  };
+}

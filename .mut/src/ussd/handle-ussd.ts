@@ -1,0 +1,114 @@
+import type { RunConfig } from '../config';
+import type { Db } from '../db/knex';
+import { catalogFor, isLanguage } from '../i18n';
+import type { Outbox } from '../jobs/outbox';
+import type { Logger } from '../lib/logger';
+import { maskMsisdn, toMpesaMsisdn } from '../lib/msisdn';
+import type { Metrics } from '../ops/metrics';
+import { findOrCreateCustomer, type Customer } from '../payments/customers';
+import type { PhoneLimits } from '../payments/phone-limits';
+import { sellAvailable } from '../payments/place-sell-order';
+import type { PriceSource } from '../prices/price-source';
+import { formatReply, resume, snapshotOf, startMenu, step, type MenuContext, type Profile, type StepResult } from './machine';
+import { performEffect } from './perform-effect';
+import { screens } from './screens';
+import type { SessionStore, UssdSession } from './session-store';
+
+export interface UssdRequest {
+  sessionId: string;
+  serviceCode: string;
+  phoneNumber: string;
+  text: string;
+}
+
+export interface UssdDeps {
+  config: RunConfig;
+  db: Db;
+  sessions: SessionStore;
+  outbox: Outbox;
+  log: Logger;
+  limits: PhoneLimits;
+  prices: PriceSource;
+  metrics?: Metrics;
+}
+
+/** A menu step needs a handful of effects at most (a PIN check, then a load); more means a loop. */
+const MAX_EFFECTS_PER_INPUT = 4;
+
+/**
+ * One Africa's Talking request -> one `CON`/`END` answer. Africa's Talking repeats every input of the
+ * session in `text`, joined by `*`; we apply only the inputs not yet applied, so a repeated request
+ * gets the same answer and changes nothing. Each effect the menu asks for is performed here and its
+ * outcome fed back before the next input.
+ */
+export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<string> {
+  const t = catalogFor('en');
+  if (req.serviceCode !== deps.config.ussd.serviceCode) return formatReply({ end: true, text: t.ussd.wrongServiceCode });
+  const msisdn = toMpesaMsisdn(req.phoneNumber);
+  if (!msisdn) return formatReply({ end: true, text: t.ussd.notMpesaNumber });
+  // Before anything is read or written: a limited request changes nothing.
+  const limit = await deps.limits.ussdRequests.consume(msisdn);
+  if (!limit.allowed) {
+    deps.log.info({ phone: maskMsisdn(msisdn), limit: 'ussd_requests_per_minute' }, 'ussd request limited');
+    return formatReply({ end: true, text: t.ussd.tooManyRequests });
+  }
+
+  const inputs = req.text === '' ? [] : req.text.split('*');
+  let session = await deps.sessions.get(req.sessionId);
+  if (session && session.msisdn !== msisdn) session = null; // a session id is never shared between phones
+  if (session && (session.lastReply.end || inputs.length <= session.consumed)) return formatReply(session.lastReply);
+
+  const ctx = contextFor(deps.config, msisdn);
+  if (!session) {
+    // The first screen stays cheap: one upsert, one read of the resume record.
+    const [customer, dropped] = await Promise.all([findOrCreateCustomer(deps.db, msisdn), deps.sessions.getResume(msisdn)]);
+    const started = startMenu(screens, ctx, profileOf(customer, ctx.now), dropped ?? undefined);
+    session = { customerId: customer.id, msisdn, state: started.state, consumed: 0, lastReply: started.reply!, secretInputs: [] };
+  }
+
+  let result: StepResult = { state: session.state, reply: session.lastReply };
+  const secretInputs = [...session.secretInputs];
+  for (let i = session.consumed; i < inputs.length; i++) {
+    // The position of every input typed on a PIN screen, so recorders of `text` can scrub it.
+    if (screens[result.state.screen].secret) secretInputs.push(i);
+    result = step(screens, result.state, inputs[i]!, ctx);
+    for (let n = 0; result.effect; n++) {
+      if (n === MAX_EFFECTS_PER_INPUT) throw new Error(`menu effects did not settle on ${result.state.screen}`);
+      const outcome = await performEffect(deps, { customerId: session.customerId, msisdn, sessionId: req.sessionId }, result.effect, ctx);
+      result = resume(screens, result.state, outcome, ctx);
+    }
+    if (result.reply!.end) break;
+  }
+  const reply = result.reply!;
+
+  const next: UssdSession = { ...session, state: result.state, consumed: inputs.length, lastReply: reply, secretInputs };
+  await deps.sessions.save(req.sessionId, next);
+  if (inputs.length > session.consumed) await recordResumePoint(deps.sessions, msisdn, snapshotOf(screens, result.state, reply));
+  deps.metrics?.inc('ussd_screens_total', { screen: reply.end ? 'end' : result.state.screen });
+  return formatReply(reply);
+}
+
+async function recordResumePoint(sessions: SessionStore, msisdn: string, snapshot: ReturnType<typeof snapshotOf>) {
+  if (snapshot === null) await sessions.clearResume(msisdn);
+  else if (snapshot !== undefined) await sessions.saveResume(msisdn, snapshot);
+}
+
+function contextFor(config: RunConfig, msisdn: string): MenuContext {
+  return {
+    now: Date.now(),
+    msisdn,
+    buyLimits: { minKes: config.buy.minKes, maxKes: config.buy.maxKes },
+    sellLimits: { minKes: config.sell.minKes, maxKes: config.sell.maxKes },
+    sellEnabled: sellAvailable(config),
+  };
+}
+
+function profileOf(customer: Customer, now: number): Profile {
+  const lockedUntil = customer.pinLockedUntil?.getTime() ?? null;
+  return {
+    language: isLanguage(customer.language) ? customer.language : 'en',
+    offerLanguage: customer.created && !customer.languageChosen,
+    hasPin: customer.hasPin,
+    lockedUntil: lockedUntil !== null && lockedUntil > now ? lockedUntil : null,
+  };
+}

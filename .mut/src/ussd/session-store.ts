@@ -1,0 +1,57 @@
+import type { KeyValueStore } from '../infra/kv-store';
+import type { MenuState, Reply, Snapshot } from './machine';
+
+/**
+ * A USSD session between requests. Holds no PIN and no raw `text`: only where the user is, and
+ * which positions of `text` were PINs (so whatever records `text` can scrub them).
+ */
+export interface UssdSession {
+  customerId: number;
+  msisdn: string;
+  state: MenuState;
+  /** How many `*`-separated inputs of `text` have been applied; a repeat of the same request is answered from lastReply. */
+  consumed: number;
+  lastReply: Reply;
+  /** 0-based positions in `text` typed on a PIN screen. */
+  secretInputs: number[];
+}
+
+export class SessionStore {
+  constructor(
+    private readonly store: KeyValueStore,
+    private readonly keyPrefix: string,
+    private readonly ttlSeconds: number,
+    private readonly resumeSeconds = 120,
+  ) {}
+
+  async get(sessionId: string): Promise<UssdSession | null> {
+    const raw = await this.store.get(this.key(sessionId));
+    return raw ? (JSON.parse(raw) as UssdSession) : null;
+  }
+
+  async save(sessionId: string, session: UssdSession): Promise<void> {
+    await this.store.set(this.key(sessionId), JSON.stringify(session), this.ttlSeconds * 1000);
+  }
+
+  /** Where this phone's last session dropped, if it did so within the resume window. */
+  async getResume(msisdn: string): Promise<Snapshot | null> {
+    const raw = await this.store.get(this.resumeKey(msisdn));
+    return raw ? (JSON.parse(raw) as Snapshot) : null;
+  }
+
+  async saveResume(msisdn: string, snapshot: Snapshot): Promise<void> {
+    await this.store.set(this.resumeKey(msisdn), JSON.stringify(snapshot), this.resumeSeconds * 1000);
+  }
+
+  async clearResume(msisdn: string): Promise<void> {
+    await this.store.delete(this.resumeKey(msisdn));
+  }
+
+  private key(sessionId: string) {
+    return `${this.keyPrefix}:ussd:session:${sessionId}`;
+  }
+
+  private resumeKey(msisdn: string) {
+    return `${this.keyPrefix}:ussd:resume:${msisdn}`;
+  }
+}

@@ -1,0 +1,57 @@
+import { VendorError } from '../lib/errors';
+
+/** Daraja's error envelope; the gateway sometimes answers HTML or plain text instead. */
+export interface DarajaEnvelope {
+  requestId?: string;
+  errorCode?: string;
+  errorMessage?: string;
+}
+
+const RETRYABLE_CODES = new Set([
+  '500.001.1001', // unable to lock subscriber / being processed (also "wrong credentials": bounded retries cover it)
+  '500.003.02', // spike arrest, answered as HTTP 500 rather than 429
+  '500.003.03', // quota
+]);
+
+/** The one place that turns a non-success Daraja answer into retry / permanent / invalid_token. */
+export function classifyDarajaFailure(httpStatus: number, body: unknown): VendorError {
+  const env = (typeof body === 'object' && body !== null ? body : {}) as DarajaEnvelope;
+  const code = env.errorCode ?? `http_${httpStatus}`;
+  const message = env.errorMessage ?? (typeof body === 'string' ? body.slice(0, 120) : 'no message');
+  if (code === '404.001.03' || /invalid access token/i.test(message)) {
+    return new VendorError('daraja', 'invalid_token', code, message, httpStatus);
+  }
+  if (RETRYABLE_CODES.has(code) || httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
+    // An answer is an answer (the request was refused), except a gateway's 504: the gateway gave up
+    // waiting for Daraja, which may still act on the request.
+    return new VendorError('daraja', 'retry', code, message, httpStatus, httpStatus === 504);
+  }
+  return new VendorError('daraja', 'permanent', code, message, httpStatus);
+}
+
+/** Failures that happen before a single byte of the request can have left: nothing was delivered. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_INVALID_URL', 'token_wait_timeout']);
+
+/**
+ * A request that got no answer. Only a failure to connect proves the request was never delivered;
+ * a timeout, a reset or anything unrecognised may have come after Daraja received it (maybeProcessed).
+ */
+export function networkFailure(err: unknown): VendorError {
+  const e = err as { code?: string; message?: string };
+  const code = e.code ?? 'network';
+  return new VendorError('daraja', 'retry', code, e.message ?? 'network error', undefined, !NOT_SENT_CODES.has(code));
+}
+
+/** The same failure, known not to have reached Daraja's API (e.g. it happened while fetching the token). */
+export function notSent(err: VendorError): VendorError {
+  return err.maybeProcessed ? new VendorError(err.vendor, err.kind, err.code, err.message.slice(`${err.vendor} ${err.code}: `.length), err.httpStatus, false) : err;
+}
+
+export function parseBody(raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}

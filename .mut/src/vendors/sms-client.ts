@@ -1,0 +1,101 @@
+import africastalking from 'africastalking';
+import axios from 'axios';
+import type { Config } from '../config';
+import { VendorError } from '../lib/errors';
+
+export interface SmsAccepted {
+  messageId: string | null;
+  statusCode: number;
+  status: string;
+  cost: string | null;
+}
+
+type AtSettings = Pick<Config['at'], 'username' | 'apiKey' | 'senderId' | 'apiUrl'>;
+
+export interface SmsSender {
+  /** Resolves when Africa's Talking accepted the message; rejects with a classified VendorError. */
+  send(toE164: string, message: string): Promise<SmsAccepted>;
+}
+
+// Per-recipient codes (REFERENCE.md): 100 Processed, 101 Sent, 102 Queued are accepted.
+const ACCEPTED = new Set([100, 101, 102]);
+// The recipient or sender is wrong: no retry will change that.
+const PERMANENT = new Set([402, 403, 404, 406]);
+
+/**
+ * Africa's Talking SMS through the official SDK, or, with AT_API_URL set, the same request (form
+ * fields and apiKey header as the SDK sends them) to that host. Either way one mapping of the answer.
+ */
+export function createSmsSender(config: AtSettings): SmsSender {
+  const post = config.apiUrl ? viaHttp(config) : viaSdk(config);
+  return {
+    async send(to, message) {
+      let data: unknown;
+      try {
+        data = await post(to, message);
+      } catch (err) {
+        throw classifyAtError(err);
+      }
+      return mapRecipient(data);
+    },
+  };
+}
+
+function viaSdk(config: AtSettings) {
+  const sms = africastalking({ username: config.username, apiKey: config.apiKey }).SMS;
+  return (to: string, message: string) =>
+    sms.send({ to: [to], message, ...(config.senderId ? { from: config.senderId } : {}) }) as Promise<unknown>;
+}
+
+function viaHttp(config: AtSettings) {
+  return async (to: string, message: string) => {
+    const form = new URLSearchParams({ username: config.username, to, message });
+    if (config.senderId) form.set('from', config.senderId);
+    form.set('bulkSMSMode', '1');
+    const res = await axios.post(`${config.apiUrl}/version1/messaging`, form, {
+      headers: { apikey: config.apiKey, Accept: 'application/json' },
+      timeout: 15_000,
+      validateStatus: () => true,
+    });
+    // As the SDK: only 201 counts as accepted.
+    if (res.status !== 201) throw Object.assign(new Error(`HTTP ${res.status}`), { response: res });
+    return res.data as unknown;
+  };
+}
+
+function mapRecipient(data: unknown): SmsAccepted {
+  const recipient = (data as { SMSMessageData?: { Recipients?: Array<Record<string, unknown>>; Message?: string } })?.SMSMessageData
+    ?.Recipients?.[0];
+  if (!recipient) {
+    const message = (data as { SMSMessageData?: { Message?: string } })?.SMSMessageData?.Message ?? 'no recipient in answer';
+    throw new VendorError('africastalking', 'retry', 'no_recipient', String(message));
+  }
+  const statusCode = Number(recipient.statusCode);
+  const status = String(recipient.status ?? '');
+  if (!ACCEPTED.has(statusCode)) {
+    throw new VendorError('africastalking', PERMANENT.has(statusCode) ? 'permanent' : 'retry', `recipient_${statusCode}`, status);
+  }
+  return {
+    messageId: typeof recipient.messageId === 'string' ? recipient.messageId : null,
+    statusCode,
+    status,
+    cost: typeof recipient.cost === 'string' ? recipient.cost : null,
+  };
+}
+
+function classifyAtError(err: unknown): VendorError {
+  if (err instanceof VendorError) return err;
+  const e = err as { response?: { status?: number; data?: unknown }; code?: string; message?: string; SMSMessageData?: unknown };
+  if (e?.SMSMessageData) {
+    // The SDK rejects a 2xx that is not 201 with the body itself.
+    return new VendorError('africastalking', 'retry', 'unexpected_2xx', 'answer was not 201 Created');
+  }
+  const status = e?.response?.status;
+  if (status === undefined) {
+    const validation = /must|required|invalid/i.test(e?.message ?? '') && !e?.code;
+    return new VendorError('africastalking', validation ? 'permanent' : 'retry', e?.code ?? 'network', e?.message ?? 'network error');
+  }
+  // 401 is bad credentials: an operator must fix the key; keep retrying (bounded) so messages survive the fix.
+  const body = typeof e.response?.data === 'string' ? e.response.data.slice(0, 120) : `HTTP ${status}`;
+  return new VendorError('africastalking', status >= 400 && status < 500 && status !== 401 && status !== 429 ? 'permanent' : 'retry', `http_${status}`, body, status);
+}

@@ -1,0 +1,30 @@
+import { classifyDarajaFailure, networkFailure, notSent } from '../../src/vendors/daraja-errors';
+
+/**
+ * Whether a failed request may still have reached Daraja decides between "push again" and "wait for
+ * the callback" (STK Push has no idempotency key).
+ */
+describe('did the request reach Daraja?', () => {
+  test.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH'])('when connecting fails with %s, then it was never delivered', (code) => {
+    expect(networkFailure({ code, message: code })).toMatchObject({ kind: 'retry', code, maybeProcessed: false });
+  });
+
+  test.each(['ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', undefined])('when the request fails with %s (after it may have been sent), then the outcome is unknown', (code) => {
+    expect(networkFailure({ code, message: 'socket hang up' })).toMatchObject({ kind: 'retry', maybeProcessed: true });
+  });
+
+  test.each([
+    [500, { errorCode: '500.003.02', errorMessage: 'Spike arrest violation' }, false],
+    [503, '<html>Service Unavailable</html>', false],
+    [400, { errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }, false],
+    [404, { errorCode: '404.001.03', errorMessage: 'Invalid Access Token' }, false],
+    [504, '<html>Gateway Time-out</html>', true],
+  ])('when Daraja answers HTTP %d, then maybeProcessed is %s', (status, body, maybe) => {
+    expect(classifyDarajaFailure(status, body).maybeProcessed).toBe(maybe);
+  });
+
+  test('when the token could not be fetched, then the request itself was never sent, whatever the token call saw', () => {
+    const e = notSent(networkFailure({ code: 'ECONNRESET', message: 'socket hang up' }));
+    expect(e).toMatchObject({ code: 'ECONNRESET', maybeProcessed: false, message: 'daraja ECONNRESET: socket hang up' });
+  });
+});
