@@ -47,7 +47,8 @@ export async function reconcileStkPayments(deps: ReconcileDeps): Promise<Reconci
   for (let i = 0; i < MAX_QUERIES_PER_RUN; i++) {
     const due = await leaseDuePayment(deps);
     if (!due) break;
-    await queryAndSettle(deps, due, report);
+    // Daraja says we ask too fast: the rest waits for the next run (leases lapse, nothing is lost).
+    if ((await queryAndSettle(deps, due, report)) === 'throttled') break;
   }
   await expireUnknownPushes(deps, report);
   await failUnpushedOrders(deps, report);
@@ -84,13 +85,18 @@ async function leaseDuePayment(deps: ReconcileDeps): Promise<DuePayment | undefi
   return rows[0];
 }
 
-async function queryAndSettle(deps: ReconcileDeps, due: DuePayment, report: ReconcileReport): Promise<void> {
+/** Spike arrest and quota: asking about the next payment now would only be refused too. */
+const THROTTLED = new Set(['500.003.02', '500.003.03']);
+
+async function queryAndSettle(deps: ReconcileDeps, due: DuePayment, report: ReconcileReport): Promise<'throttled' | void> {
   report.queried += 1;
   let answer: StkQueryResult | null = null;
   let problem = '';
+  let throttled = false;
   try {
     answer = await deps.daraja.stkQuery(due.checkout_request_id);
   } catch (err) {
+    throttled = err instanceof VendorError && THROTTLED.has(err.code);
     problem = err instanceof VendorError ? `${err.code}: ${err.message}` : (err as Error).message;
     deps.log.warn({ paymentId: due.id, err: problem }, 'stk query failed');
   }
@@ -111,13 +117,14 @@ async function queryAndSettle(deps: ReconcileDeps, due: DuePayment, report: Reco
   if (due.past_give_up) {
     const outcome = await settleStkPayment(deps, due.id, { source: 'expiry', outcome: { kind: 'expired', reason: `no final answer from M-Pesa (last STK Query: ${said})` } });
     if (outcome === 'expired') report.expired += 1;
-    return;
+    return throttled ? 'throttled' : undefined;
   }
   report.pending += 1;
   const backoff = deps.config.reconcile.retrySeconds * 2 ** Math.min(attempts - 1, 4);
   await deps.db('stk_payments')
     .where({ id: due.id })
     .update({ next_query_at: deps.db.raw(`now() + make_interval(secs => ?)`, [backoff]) });
+  if (throttled) return 'throttled';
 }
 
 /**

@@ -75,7 +75,9 @@ async function push(deps: BuyDeps, order: BuyOrder, finalAttempt: boolean): Prom
   const claim = await claimPush(deps, order.id);
   if (claim.state !== 'claimed') {
     if (claim.state === 'accepted') await transitionOrder(deps.db, order.id, ['stk_requested'], 'stk_sent');
-    else deps.log.warn({ orderId: order.id, pushOutcome: claim.state }, 'an earlier push may have reached M-Pesa: not pushing again, waiting for its callback');
+    if (claim.state === 'in_flight' || claim.state === 'unknown') {
+      deps.log.warn({ orderId: order.id, pushOutcome: claim.state }, 'an earlier push may have reached M-Pesa: not pushing again, waiting for its callback');
+    }
     return;
   }
   const payment = claim.payment;

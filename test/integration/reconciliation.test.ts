@@ -22,6 +22,8 @@ describe('STK reconciliation', () => {
   afterEach(async () => {
     await expectBooksBalanced(svc.db);
     nock.cleanAll();
+    // Payments a test left open are parked, so that no later test's run asks about them.
+    await svc.db('stk_payments').whereNull('settled_at').update({ next_query_at: svc.db.raw(`now() + interval '1 day'`) });
   });
   afterAll(() => svc.close());
 
@@ -143,6 +145,31 @@ describe('STK reconciliation', () => {
       await svc.db('stk_payments').where({ order_id: order.id }).update({ next_query_at: null });
       expect(await reconcile()).toMatchObject({ queried: 1, expired: 1 });
       expect(await orderStatus(svc, order.id)).toBe('expired');
+    });
+
+    test('when Daraja answers the Query with spike arrest, then the run stops asking and the rest wait for the next run', async () => {
+      const a = await pushed();
+      const b = await pushed();
+      const asked: string[] = [];
+      nock(DARAJA_HOST)
+        .post('/mpesa/stkpushquery/v1/query')
+        .times(2)
+        .reply((_uri, body) => {
+          asked.push(String((body as Record<string, unknown>).CheckoutRequestID));
+          return [500, { requestId: 'q', errorCode: '500.003.02', errorMessage: 'Spike arrest violation' }];
+        });
+      await backdate(svc.db, a.order.id, 200);
+      await backdate(svc.db, b.order.id, 200);
+
+      expect(await reconcile()).toMatchObject({ queried: 1, pending: 1 });
+
+      expect(asked).toHaveLength(1);
+      const unasked = asked[0] === a.checkoutRequestId ? b : a;
+      expect(await payment(unasked.order.id)).toMatchObject({ query_attempts: 0, next_query_at: null });
+      expect(await svc.db('stk_payments').where({ checkout_request_id: asked[0] }).first()).toMatchObject({ query_attempts: 1, last_query_result: expect.stringMatching(/^error 500\.003\.02/) });
+      // Settle both, so that no later test's run finds them due.
+      mockAtSmsAccepted([], undefined, 2);
+      for (const p of [a, b]) await postCallback(svc.url, stkCallbackBody({ checkoutRequestId: p.checkoutRequestId, resultCode: 1032 }));
     });
 
     test('when a second reconciliation run starts while the first is asking, then it does not ask about the same payment', async () => {
