@@ -6,7 +6,7 @@ import { maskMsisdn, toMpesaMsisdn } from '../lib/msisdn';
 import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../lib/units';
 import { findOrCreateCustomer } from '../payments/customers';
 import type { PhoneLimits } from '../payments/phone-limits';
-import { BuyRefused, placeBuyOrder } from '../payments/place-buy-order';
+import { placeLimitedBuy } from '../payments/place-limited-buy';
 import type { Metrics } from './metrics';
 
 export interface ChannelBuyDeps {
@@ -69,28 +69,20 @@ export async function placeChannelBuy(deps: ChannelBuyDeps, req: ChannelBuyReque
   const priceCentsPerGram = deps.prices ? (await deps.prices.quote())?.buyCentsPerGram ?? null : deps.config.gold.priceCentsPerGram;
   if (!priceCentsPerGram) return { ok: false, error: 'price_unavailable', detail: 'no current gold price to deal at; try again shortly' };
   const gramsUg = microgramsForCents(req.amountKes * CENTS_PER_KES, priceCentsPerGram);
-  const pushes = await deps.limits.stkPushes.consume(msisdn);
-  if (!pushes.allowed) {
-    return { ok: false, error: 'too_many_payments', detail: `too many payment prompts for this phone; retry in ${Math.ceil(pushes.retryAfterMs / 1000)} s` };
-  }
   const customer = await findOrCreateCustomer(deps.db, msisdn);
-  let placed: Awaited<ReturnType<typeof placeBuyOrder>>;
-  try {
-    placed = await placeBuyOrder(deps, { customerId: customer.id, msisdn, amountKes: req.amountKes, priceCentsPerGram, gramsUg, sourceKey: req.sourceKey });
-  } catch (err) {
-    await deps.limits.stkPushes.refund(msisdn);
-    if (err instanceof BuyRefused) return { ok: false, error: 'payment_pending', detail: 'this phone has a payment in progress; wait for it to finish' };
-    throw err;
-  }
+  const placed = await placeLimitedBuy(deps, { customerId: customer.id, msisdn, amountKes: req.amountKes, priceCentsPerGram, gramsUg, sourceKey: req.sourceKey });
   if (!placed.ok) {
-    await deps.limits.stkPushes.refund(msisdn);
-    return { ok: false, error: 'daily_limit', detail: `over the daily limit; KES ${formatKes(placed.remainingKes * CENTS_PER_KES)} left today` };
+    switch (placed.reason) {
+      case 'too_many_payments':
+        return { ok: false, error: 'too_many_payments', detail: `too many payment prompts for this phone; retry in ${Math.ceil(placed.retryAfterMs / 1000)} s` };
+      case 'payment_pending':
+        return { ok: false, error: 'payment_pending', detail: 'this phone has a payment in progress; wait for it to finish' };
+      case 'daily_limit':
+        return { ok: false, error: 'daily_limit', detail: `over the daily limit; KES ${formatKes(placed.remainingKes * CENTS_PER_KES)} left today` };
+    }
   }
-  if (!placed.created) {
-    // Two requests with one key raced: the other one recorded the order.
-    await deps.limits.stkPushes.refund(msisdn);
-    return repeatOf(await deps.db('orders').where({ id: placed.orderId }).first(), msisdn, req.amountKes);
-  }
+  // Two requests with one key raced: the other one recorded the order.
+  if (!placed.created) return repeatOf(await deps.db('orders').where({ id: placed.orderId }).first(), msisdn, req.amountKes);
   deps.metrics?.inc('orders_placed_total', { channel: req.channel });
   deps.log.info({ orderId: placed.orderId, phone: maskMsisdn(msisdn), amountKes: req.amountKes, channel: req.channel }, 'buy order placed');
   return {

@@ -6,7 +6,7 @@ import { maskMsisdn } from '../lib/msisdn';
 import type { Metrics } from '../ops/metrics';
 import { CENTS_PER_KES, centsForMicrograms } from '../lib/units';
 import type { PhoneLimits } from '../payments/phone-limits';
-import { BuyRefused, placeBuyOrder } from '../payments/place-buy-order';
+import { placeLimitedBuy } from '../payments/place-limited-buy';
 import { placeSellOrder, sellAvailable } from '../payments/place-sell-order';
 import type { PriceSource } from '../prices/price-source';
 import { walletBalance } from '../wallet/balance';
@@ -91,35 +91,26 @@ function logPinCheck(deps: EffectDeps, s: EffectSession, check: PinCheck) {
 }
 
 async function placeBuy(deps: EffectDeps, s: EffectSession, effect: Extract<Effect, { type: 'placeBuyOrder' }>): Promise<Outcome> {
-  const pushes = await deps.limits.stkPushes.consume(s.msisdn);
-  if (!pushes.allowed) {
-    deps.log.info({ phone: maskMsisdn(s.msisdn), limit: 'stk_pushes_per_hour' }, 'buy refused: push limit');
-    return { type: 'placeBuyOrder', result: 'too_many_payments', retryMinutes: Math.max(1, Math.ceil(pushes.retryAfterMs / 60_000)) };
-  }
-  let order: Awaited<ReturnType<typeof placeBuyOrder>>;
-  try {
-    order = await placeBuyOrder(deps, {
-      customerId: s.customerId,
-      msisdn: s.msisdn,
-      amountKes: effect.amountKes,
-      priceCentsPerGram: effect.priceCentsPerGram,
-      gramsUg: effect.gramsUg,
-      sourceKey: `ussd:${s.sessionId}`,
-    });
-  } catch (err) {
-    // Nothing was placed, so no push will follow: the point goes back.
-    await deps.limits.stkPushes.refund(s.msisdn);
-    if (!(err instanceof BuyRefused)) throw err;
-    deps.log.info({ phone: maskMsisdn(s.msisdn), reason: err.reason }, 'buy refused');
-    return { type: 'placeBuyOrder', result: 'payment_pending' };
-  }
+  const order = await placeLimitedBuy(deps, {
+    customerId: s.customerId,
+    msisdn: s.msisdn,
+    amountKes: effect.amountKes,
+    priceCentsPerGram: effect.priceCentsPerGram,
+    gramsUg: effect.gramsUg,
+    sourceKey: `ussd:${s.sessionId}`,
+  });
   if (!order.ok) {
-    await deps.limits.stkPushes.refund(s.msisdn);
     deps.log.info({ phone: maskMsisdn(s.msisdn), reason: order.reason }, 'buy refused');
-    return { type: 'placeBuyOrder', result: 'daily_limit', limitKes: deps.config.buy.dailyLimitKes, remainingKes: order.remainingKes };
+    switch (order.reason) {
+      case 'too_many_payments':
+        return { type: 'placeBuyOrder', result: 'too_many_payments', retryMinutes: Math.max(1, Math.ceil(order.retryAfterMs / 60_000)) };
+      case 'payment_pending':
+        return { type: 'placeBuyOrder', result: 'payment_pending' };
+      case 'daily_limit':
+        return { type: 'placeBuyOrder', result: 'daily_limit', limitKes: deps.config.buy.dailyLimitKes, remainingKes: order.remainingKes };
+    }
   }
-  if (!order.created) await deps.limits.stkPushes.refund(s.msisdn);
-  else deps.metrics?.inc('orders_placed_total', { channel: 'ussd' });
+  if (order.created) deps.metrics?.inc('orders_placed_total', { channel: 'ussd' });
   deps.log.info({ orderId: order.orderId, phone: maskMsisdn(s.msisdn), amountKes: effect.amountKes }, 'buy order placed');
   return { type: 'placeBuyOrder', result: 'placed' };
 }
