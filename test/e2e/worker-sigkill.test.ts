@@ -1,7 +1,7 @@
 import { createPostgresBackend, Queue, withBackend } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Db } from '../../src/db/knex';
-import { baseEnv, expectBooksBalanced, fundPoolGrams, waitFor } from '../support/harness';
+import { baseEnv, deleteRedisKeys, expectBooksBalanced, fundPoolGrams, waitFor } from '../support/harness';
 import { dial, postCallback } from '../support/http';
 import { startFakeDaraja, type FakeDaraja, type FakePush } from '../support/fake-daraja';
 import { nextPhone } from '../support/phones';
@@ -61,7 +61,7 @@ describe.each(['redis', 'postgres'] as const)('a worker killed with SIGKILL mid-
     await Promise.all([web, ...workers].filter(Boolean).map((p) => p.exited));
     await db?.destroy();
     await fake?.close();
-    if (engine === 'redis') await deleteKeys(`${queuePrefix}:*`);
+    if (engine === 'redis') await deleteRedisKeys(`${queuePrefix}:*`);
   });
 
   async function buy(phone: string) {
@@ -141,17 +141,3 @@ describe.each(['redis', 'postgres'] as const)('a worker killed with SIGKILL mid-
     }
   }
 });
-
-async function deleteKeys(pattern: string) {
-  const redis = new Redis(TEST_REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}

@@ -84,7 +84,7 @@ export async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T>
   }
 }
 
-async function deleteRedisKeys(pattern: string) {
+export async function deleteRedisKeys(pattern: string) {
   const redis = new Redis(TEST_REDIS_URL);
   try {
     let cursor = '0';
