@@ -83,6 +83,11 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
       to_status: outcome.to,
       transfer_id: transferId,
     });
+    // Whatever alerted a person about this order is answered by this resolution.
+    await trx('ops_alerts')
+      .where({ order_id: order.id })
+      .whereNull('resolved_at')
+      .update({ resolved_at: trx.fn.now(), resolution: `${req.action} by ${req.operator}` });
     return { ok: true, orderId: order.id, action: req.action, fromStatus: 'review', toStatus: outcome.to, transferId };
   });
   if (result.ok) {

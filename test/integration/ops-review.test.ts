@@ -92,6 +92,21 @@ describe('ops: pool, orders, review resolution and the CSV export', () => {
     expect(await svc.db('order_resolutions').where({ order_id: orderId }).count({ n: '*' }).first()).toEqual({ n: 1 });
   });
 
+  test('when an order with open ops alerts is resolved, then its alerts are closed with the resolution and others stay open', async () => {
+    const { orderId } = await orderInReview(svc);
+    const other = await orderInReview(svc);
+    const alert = (order: string, key: string) => ({ kind: 'late_payment_unallocated', severity: 'error', order_id: order, message: 'test alert', dedupe_key: key });
+    await svc.db('ops_alerts').insert([alert(orderId, `t-${orderId}`), alert(other.orderId, `t-${other.orderId}`)]);
+
+    const res = await ops(svc, `/ops/orders/${orderId}/resolve`, { body: { action: 'close', note: 'customer refunded at the shop', operator: 'carol' } });
+    expect(res.status).toBe(200);
+    const closed = await svc.db('ops_alerts').where({ order_id: orderId }).first('resolved_at', 'resolution');
+    expect(closed.resolution).toBe('close by carol');
+    expect(closed.resolved_at).not.toBeNull();
+    expect(await svc.db('ops_alerts').where({ order_id: other.orderId }).first('resolved_at', 'resolution')).toEqual({ resolved_at: null, resolution: null });
+    await ops(svc, `/ops/orders/${other.orderId}/resolve`, { body: { action: 'close', note: 'tidy up', operator: 'carol' } });
+  });
+
   test('when two operators resolve the same order at once, then exactly one resolution happens', async () => {
     const { orderId, phone } = await orderInReview(svc);
     const results = await Promise.all([
