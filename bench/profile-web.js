@@ -10,8 +10,8 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { Resources, dist, phone } = require('./support/env');
-const { cannon, summarize, ussdForm, FORM } = require('./support/load');
+const { Resources, dist } = require('./support/env');
+const { cannon, summarize, ussdWalkRequests } = require('./support/load');
 const { startService, stopAll, LOG_DIR, cpuSeconds, cpuDelta } = require('./support/processes');
 
 async function main() {
@@ -31,24 +31,10 @@ async function main() {
       return db;
     };
     await new Promise((r) => setTimeout(r, 1500)); // let the statistics collector see the set-up rows first
-    let counter = 0;
-    const step = (text) => ({
-      method: 'POST',
-      path: '/ussd',
-      headers: FORM,
-      setupRequest: (req, ctx) => {
-        if (text === '') {
-          const n = counter++;
-          ctx.sessionId = `prof-${n}`;
-          ctx.phoneNumber = `+${phone(n % 60000)}`;
-        }
-        return { ...req, body: ussdForm({ sessionId: ctx.sessionId, phoneNumber: ctx.phoneNumber, text }) };
-      },
-    });
     const before = await stats();
     const cpu0 = cpuSeconds([web]);
     const t0 = performance.now();
-    const result = summarize(await cannon({ url: web.url, connections, duration: seconds, requests: [step(''), step('1'), step('1*500')], verifyBody: (b) => b.startsWith('CON ') }));
+    const result = summarize(await cannon({ url: web.url, connections, duration: seconds, requests: ussdWalkRequests('prof', 60000), verifyBody: (b) => b.startsWith('CON ') }));
     const cpu = cpuDelta(cpu0, cpuSeconds([web]), (performance.now() - t0) / 1000);
     await new Promise((r) => setTimeout(r, 600)); // pg_stat_database is updated at most every 500 ms
     const after = await stats();

@@ -13,8 +13,8 @@
  *   node bench/scaling.js --only=ledger,worker --rounds=3
  */
 const { createHash, randomUUID } = require('node:crypto');
-const { Resources, dist, phone, sleep, REDIS_URL } = require('./support/env');
-const { cannon, summarize, median, ussdForm, FORM } = require('./support/load');
+const { Resources, dist, sleep, REDIS_URL } = require('./support/env');
+const { cannon, summarize, median, ussdWalkRequests } = require('./support/load');
 const { startService, stopAll } = require('./support/processes');
 const { startVendorStandIn } = require('./support/vendor-standin');
 
@@ -98,23 +98,6 @@ async function ledgerSection(resources) {
 
 // ---------------------------------------------------------------- web
 
-function walkRequests(tag) {
-  let counter = 0;
-  const step = (text) => ({
-    method: 'POST',
-    path: '/ussd',
-    headers: FORM,
-    setupRequest: (req, ctx) => {
-      if (text === '') {
-        const n = counter++;
-        ctx.sessionId = `${tag}-${n}`;
-        ctx.phoneNumber = `+${phone(n % 5000)}`;
-      }
-      return { ...req, body: ussdForm({ sessionId: ctx.sessionId, phoneNumber: ctx.phoneNumber, text }) };
-    },
-  });
-  return [step(''), step('1'), step('1*500')];
-}
 
 async function webSection(resources) {
   const database = await resources.database('scaleweb');
@@ -132,7 +115,7 @@ async function webSection(resources) {
   const load = async (targets, seconds) => {
     const results = await Promise.all(
       targets.map((w) =>
-        cannon({ url: w.url, connections: Math.round(50 / targets.length), duration: seconds, requests: walkRequests(`w${tag++}-${Date.now()}`), verifyBody: (b) => typeof b === 'string' && b.startsWith('CON ') }),
+        cannon({ url: w.url, connections: Math.round(50 / targets.length), duration: seconds, requests: ussdWalkRequests(`w${tag++}-${Date.now()}`, 5000), verifyBody: (b) => typeof b === 'string' && b.startsWith('CON ') }),
       ),
     );
     const s = results.map(summarize);

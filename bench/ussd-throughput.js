@@ -9,30 +9,13 @@
  * for each walk (the final confirm is not sent: it would place orders; benchmark 4 measures that).
  */
 const { dist, phone, sleep } = require('./support/env');
-const { cannon, summarize, paced, median, ussdForm, FORM } = require('./support/load');
+const { cannon, summarize, paced, median, ussdForm, ussdWalkRequests, FORM } = require('./support/load');
 const { startService, startServer, rssSampler, cpuSeconds } = require('./support/processes');
 
 // Returning customers, cycled by the sessions: enough that no phone comes near USSD_REQUESTS_PER_MINUTE (30 by
 // default) at several thousand requests per second, as with real, distinct callers.
 const PHONES = 60_000;
 
-function walkRequests(tag) {
-  let counter = 0;
-  const step = (text) => ({
-    method: 'POST',
-    path: '/ussd',
-    headers: FORM,
-    setupRequest: (req, ctx) => {
-      if (text === '') {
-        const n = counter++;
-        ctx.sessionId = `${tag}-${n}`;
-        ctx.phoneNumber = `+${phone(n % PHONES)}`;
-      }
-      return { ...req, body: ussdForm({ sessionId: ctx.sessionId, phoneNumber: ctx.phoneNumber, text }) };
-    },
-  });
-  return [step(''), step('1'), step('1*500')];
-}
 
 const isCon = (body) => typeof body === 'string' && body.startsWith('CON ');
 
@@ -95,7 +78,7 @@ async function run({ resources, options, log }) {
         url: target.url,
         connections: options.connections,
         duration: options.durationS,
-        requests: walkRequests(`${name}-${walks++}-${Date.now()}`),
+        requests: ussdWalkRequests(`${name}-${walks++}-${Date.now()}`, PHONES),
         verifyBody: isCon,
         ...extra,
       });

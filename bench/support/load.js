@@ -169,4 +169,27 @@ function ussdForm({ sessionId, phoneNumber, text, serviceCode = '*384*1#' }) {
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
-module.exports = { cannon, summarize, fire, paced, percentile, median, ussdForm, FORM };
+/**
+ * autocannon requests for one USSD walk per session: main menu -> amount -> confirm screen (never the
+ * final confirm, which would place orders). Each walk gets a new sessionId and one of `phones` numbers.
+ */
+function ussdWalkRequests(tag, phones) {
+  const { phone } = require('./env');
+  let counter = 0;
+  const step = (text) => ({
+    method: 'POST',
+    path: '/ussd',
+    headers: FORM,
+    setupRequest: (req, ctx) => {
+      if (text === '') {
+        const n = counter++;
+        ctx.sessionId = `${tag}-${n}`;
+        ctx.phoneNumber = `+${phone(n % phones)}`;
+      }
+      return { ...req, body: ussdForm({ sessionId: ctx.sessionId, phoneNumber: ctx.phoneNumber, text }) };
+    },
+  });
+  return [step(''), step('1'), step('1*500')];
+}
+
+module.exports = { cannon, summarize, fire, paced, percentile, median, ussdForm, ussdWalkRequests, FORM };
