@@ -1,23 +1,14 @@
 import nock from 'nock';
 import { resolvePendingTransfer } from '../../src/ledger/ledger';
-import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
-import { OPS_TOKEN, ops } from '../support/ops';
-import { mockDarajaToken, mockStkPushAccepted, stkCallbackBody } from '../support/vendors';
+import { OPS_TOKEN, ops, pushedBuy } from '../support/ops';
+import { stkCallbackBody } from '../support/vendors';
 
 const GRAMS_500 = 58_823; // KES 500 at KES 8,500/g, rounded down
-let keyCounter = 0;
 let phoneCounter = 0;
 const nextPhone = () => `2547124000${String(++phoneCounter).padStart(2, '0')}`;
 
-async function pushedBuy(svc: TestService, phone: string, amountKes = 500) {
-  mockDarajaToken();
-  mockStkPushAccepted([]);
-  const res = await ops(svc, '/trade/buy', { body: { amountKes, phoneNumber: phone }, headers: { 'idempotency-key': `review-test-${Date.now()}-${++keyCounter}` } });
-  expect(res.status).toBe(201);
-  const payment = await waitFor(() => svc.db('stk_payments').where({ order_id: res.json.orderId }).whereNotNull('checkout_request_id').first(), 'the accepted push');
-  return { orderId: res.json.orderId as string, checkoutRequestId: payment.checkout_request_id as string };
-}
 
 /** A success callback whose amount differs from the order: credited nothing, the order waits in review. */
 async function orderInReview(svc: TestService) {

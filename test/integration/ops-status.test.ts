@@ -1,20 +1,9 @@
 import nock from 'nock';
-import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
-import { OPS_TOKEN, ops } from '../support/ops';
-import { mockDarajaToken, mockStkPushAccepted, stkCallbackBody } from '../support/vendors';
+import { OPS_TOKEN, ops, pushedBuy } from '../support/ops';
+import { stkCallbackBody } from '../support/vendors';
 
-let keyCounter = 0;
-
-/** A buy placed through /trade/buy and pushed: the order now waits for its callback. */
-async function pushedBuy(svc: TestService, phone: string, amountKes = 500) {
-  mockDarajaToken();
-  mockStkPushAccepted([]);
-  const res = await ops(svc, '/trade/buy', { body: { amountKes, phoneNumber: phone }, headers: { 'idempotency-key': `status-test-${Date.now()}-${++keyCounter}` } });
-  expect(res.status).toBe(201);
-  const payment = await waitFor(() => svc.db('stk_payments').where({ order_id: res.json.orderId }).whereNotNull('checkout_request_id').first(), 'the accepted push');
-  return { orderId: res.json.orderId as string, checkoutRequestId: payment.checkout_request_id as string };
-}
 
 function mockStkQuery(answer: { status: number; body: unknown }, seen: unknown[] = []) {
   return nock(DARAJA_HOST)

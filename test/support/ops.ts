@@ -1,4 +1,5 @@
-import type { TestService } from './harness';
+import { waitFor, type TestService } from './harness';
+import { mockDarajaToken, mockStkPushAccepted } from './vendors';
 
 export const OPS_TOKEN = 'ops-token-for-tests-0123456789abcdef';
 
@@ -38,4 +39,16 @@ export function sample(exposition: string, name: string, labels: Record<string, 
     if (Object.entries(labels).every(([k, v]) => found[k] === v) && Object.keys(found).length === Object.keys(labels).length) return Number(m[3]);
   }
   return undefined;
+}
+
+let keyCounter = 0;
+
+/** A buy placed through /trade/buy and pushed: the order now waits for its callback. */
+export async function pushedBuy(svc: TestService, phone: string, amountKes = 500) {
+  mockDarajaToken();
+  mockStkPushAccepted([]);
+  const res = await ops(svc, '/trade/buy', { body: { amountKes, phoneNumber: phone }, headers: { 'idempotency-key': `ops-test-${Date.now()}-${++keyCounter}` } });
+  expect(res.status).toBe(201);
+  const payment = await waitFor(() => svc.db('stk_payments').where({ order_id: res.json.orderId }).whereNotNull('checkout_request_id').first(), 'the accepted push');
+  return { orderId: res.json.orderId as string, checkoutRequestId: payment.checkout_request_id as string };
 }
