@@ -50,7 +50,6 @@ export interface Metrics {
   observe<N extends HistogramName>(name: N, labels: HistogramLabels<N>, value: number): void;
 }
 
-export const noMetrics: Metrics = { inc: () => undefined, observe: () => undefined };
 
 /** A gauge sample produced at scrape time. */
 export type GaugeSample = { [N in GaugeName]: { name: N; labels: GaugeLabels<N>; value: number } }[GaugeName];

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
+import { secretMatches } from '../callback-guard';
 
 /**
  * The ops token, as `Authorization: Bearer <token>` (scripts, other services) or as the password of
@@ -7,10 +7,9 @@ import type { RequestHandler } from 'express';
  * Compared in constant time: both sides are hashed first, so neither length nor content leaks.
  */
 export function requireToken(token: string, opts: { realm: string; browser?: boolean }): RequestHandler {
-  const expected = digest(token);
   return (req, res, next) => {
     const given = presented(req.headers.authorization);
-    if (given !== null && timingSafeEqual(digest(given), expected)) return next();
+    if (given !== null && secretMatches(given, token)) return next();
     res.setHeader('WWW-Authenticate', opts.browser ? `Basic realm="${opts.realm}", charset="UTF-8"` : `Bearer realm="${opts.realm}"`);
     res.status(401).json({ error: 'unauthorized' });
   };
@@ -27,8 +26,4 @@ function presented(header: string | undefined): string | null {
     return colon >= 0 ? decoded.slice(colon + 1) : null;
   }
   return null;
-}
-
-function digest(v: string): Buffer {
-  return createHash('sha256').update(v).digest();
 }
