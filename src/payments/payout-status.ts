@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { VendorError } from '../lib/errors';
 import { loadBuyOrder } from './orders';
 import { AWAITING_PAYOUT, loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
@@ -62,8 +63,7 @@ async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
     const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
     if (!order || !AWAITING_PAYOUT.includes(order.status)) return [];
     const checks = deps.config.payouts.statusChecks;
-    const answered = await trx('payout_status_queries').where({ payout_id: payoutId }).whereNotNull('answered_at').first('id');
-    if (payout.status === 'accepted' || payout.conversation_id || !answered) {
+    if (payout.status === 'accepted' || payout.conversation_id || !(await mpesaSaysNotFound(trx, payoutId, checks))) {
       await holdSellOrderForReview(trx, order, payout, AWAITING_PAYOUT, {
         code: 'payout_unconfirmed',
         description: `no result; ${checks} Transaction Status checks did not settle it`,
@@ -81,4 +81,20 @@ async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
     );
   });
   await deps.outbox.relaySoon(relay);
+}
+
+/** M-Pesa's Transaction Status code for "no such transaction". */
+const NOT_FOUND = '2032';
+
+/**
+ * Returning the gold is safe only if M-Pesa itself kept saying it never saw the payout: the last check
+ * was answered "not found" and no answered check said anything else. A refusal, "Pending", or silence on
+ * the last check decides nothing, and the request may still be queued at Daraja: that goes to review.
+ */
+async function mpesaSaysNotFound(trx: Knex.Transaction, payoutId: string, lastCheck: number): Promise<boolean> {
+  const answers: Array<{ check_no: number; result_code: string | null }> = await trx('payout_status_queries')
+    .where({ payout_id: payoutId })
+    .whereNotNull('answered_at')
+    .select('check_no', 'result_code');
+  return answers.some((a) => a.check_no === lastCheck) && answers.every((a) => a.result_code === NOT_FOUND);
 }

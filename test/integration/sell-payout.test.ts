@@ -676,6 +676,33 @@ describe('the Transaction Status chain', () => {
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 0 });
     await waitFor(() => Promise.resolve(sms.length === 1), 'the failure SMS');
   });
+
+  test('when M-Pesa first says "not found" but the last check is answered with anything else, then the gold stays held for review', async () => {
+    const msisdn = newPhone();
+    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
+    mockDarajaToken();
+    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
+    let n = 0;
+    nock(DARAJA_HOST)
+      .post(STATUS_PATH)
+      .times(2)
+      .reply(() => {
+        n += 1;
+        return [200, { OriginatorConversationID: `q-mixed-${n}-${msisdn}`, ConversationID: `AG_mixed_${n}_${msisdn}`, ResponseCode: '0', ResponseDescription: 'ok' }];
+      });
+    const placed = await sell(svc, msisdn, customer.id, 1000);
+    if (!placed.ok) throw new Error('refused');
+    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    const answers = [{}, { resultCode: 2001, resultDesc: 'The initiator information is invalid.' }];
+    for (const i of [1, 2]) {
+      await waitFor(() => svc.db('payout_status_queries').where({ payout_id: payout.id, check_no: i }).whereNotNull('query_originator_conversation_id').first(), `status query ${i}`);
+      await postCallback(svc.url, statusResult({ queryId: `q-mixed-${i}-${msisdn}`, queryConversationId: `AG_mixed_${i}_${msisdn}`, ...answers[i - 1] }), STATUS_RESULT_PATH);
+    }
+    await waitForStatus(svc, placed.orderId, ['review'], 'the sale to be held');
+    expect(await svc.db('orders').where({ id: placed.orderId }).first()).toMatchObject({ failure_code: 'payout_unconfirmed' });
+    // The payout may still be queued at Daraja: the gold is neither returned nor taken.
+    expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 125_000, debits_posted: 0 });
+  });
 });
 
 describe('daily limits', () => {
