@@ -60,8 +60,10 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
     deps.log.info({ orderId: order.id, payoutId: payout.id, duplicate: accepted.duplicate }, 'b2c payout accepted');
   } catch (err) {
     const e = asVendorError(err);
-    // Ambiguous: we could not see Daraja's answer (a timeout, a reset), so it may hold the request.
-    const ambiguous = e.maybeProcessed;
+    // Ambiguous: we could not see Daraja's answer (a timeout, a reset), so it may hold the request. So is a
+    // 5xx with no Daraja error envelope (a gateway's error page): money may have left, so a blind void could
+    // pay twice. A named refusal (spike arrest, quota) is an answer.
+    const ambiguous = e.maybeProcessed || (e.httpStatus !== undefined && e.httpStatus >= 500 && e.code.startsWith('http_'));
     const [row] = await deps.db('payouts')
       .where({ id: payout.id })
       .update({ last_error: `${e.code}: ${e.message}`.slice(0, 300), maybe_sent: deps.db.raw('maybe_sent OR ?', [ambiguous]), updated_at: deps.db.fn.now() })

@@ -590,11 +590,14 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 0 });
   });
 
-  test('when the last attempt fails without an answer, then the gold is NOT returned: Transaction Status will decide', async () => {
+  test.each([
+    ['a reset', () => nock(DARAJA_HOST).post(B2C_PATH).times(4).replyWithError('socket hang up')],
+    ['a gateway error page (500 with no Daraja envelope)', () => nock(DARAJA_HOST).post(B2C_PATH).times(4).reply(500, '<html>Internal Server Error</html>')],
+  ])('when the last attempt fails without a Daraja answer (%s), then the gold is NOT returned: Transaction Status will decide', async (_what, failEveryAttempt) => {
     const msisdn = newPhone();
     const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
     mockDarajaToken();
-    nock(DARAJA_HOST).post(B2C_PATH).times(4).replyWithError('socket hang up');
+    failEveryAttempt();
     const placed = await sell(svc, msisdn, customer.id, 1000);
     if (!placed.ok) throw new Error('refused');
     const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 4 }).first(), 'four attempts');
