@@ -71,6 +71,9 @@ async function settle(trx: Knex.Transaction, deps: CallbackDeps, result: StkResu
     payment = await trx('stk_payments').where({ id: payment.id }).first();
     if (claimed === 0 && payment!.checkout_request_id !== result.checkoutRequestId) return orphan(trx, result, outcome, 'the matching payment was tied to another callback meanwhile');
     if (claimed === 0) matchedBy = 'checkout_id';
+  } else {
+    // Read again under the order lock: a Query or an expiry may have settled it while we waited.
+    payment = await trx('stk_payments').where({ id: payment.id }).first();
   }
   return applyStkReport(trx, deps.outbox, order, payment!, { source: 'callback', outcome, matchedBy, rawPayload });
 }
