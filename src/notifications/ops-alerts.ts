@@ -17,7 +17,9 @@ export type OpsAlertKind =
   /** A reservation expired without any final answer from M-Pesa: check the M-Pesa statement. */
   | 'payment_unconfirmed'
   /** A callback contradicted an earlier Query answer (e.g. Query said paid, the callback says failed). */
-  | 'conflicting_results';
+  | 'conflicting_results'
+  /** A payout was reported paid after the sale had been failed and the gold returned: paid twice. */
+  | 'payout_paid_after_failure';
 
 export interface OpsAlert {
   kind: OpsAlertKind;

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { Outbox } from '../jobs/outbox';
 import type { Logger } from '../lib/logger';
+import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { RunConfig } from '../config';
 import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../vendors/daraja-callbacks';
 import { loadBuyOrder } from './orders';
@@ -149,6 +150,15 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   if (!AWAITING_PAYOUT.includes(order.status)) {
     if (v.kind === 'success' && order.status === 'failed') {
       deps.log.error({ orderId: order.id, payoutId: payout.id, receipt: v.receipt }, 'payout reported paid after the sale was failed and the gold returned');
+      // The customer has both the money and the gold: a person must recover one of them.
+      await raiseOpsAlert(trx, {
+        kind: 'payout_paid_after_failure',
+        severity: 'error',
+        orderId: order.id,
+        message: 'M-Pesa paid a sale after it was failed and the gold returned',
+        details: { payoutId: payout.id, receipt: v.receipt ?? null },
+        dedupeKey: `payout-paid-after-failure-${payout.id}`,
+      });
       return { outcome: 'conflict', relay: [] };
     }
     return { outcome: 'duplicate', relay: [] };

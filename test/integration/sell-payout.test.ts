@@ -447,6 +447,8 @@ describe('selling gold for an M-Pesa B2C payout', () => {
       { kind: 'b2c_result', outcome: 'failed' },
       { kind: 'b2c_result', outcome: 'conflict' },
     ]);
+    // Paid twice (money and gold): a person is asked to recover it.
+    expect(await svc.db('ops_alerts').where({ order_id: second.order.id }).select('kind', 'severity')).toEqual([{ kind: 'payout_paid_after_failure', severity: 'error' }]);
   });
 
   test('when the Result pays another amount, then nothing is posted and the sale waits for review with the gold still reserved', async () => {
