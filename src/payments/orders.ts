@@ -22,6 +22,7 @@ export interface BuyOrder {
   price_cents_per_gram: number;
   grams_ug: number;
   status: OrderStatus;
+  failure_code: string | null;
   language: string;
 }
 

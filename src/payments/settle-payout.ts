@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { RunConfig } from '../config';
 import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../vendors/daraja-callbacks';
-import { loadBuyOrder } from './orders';
+import { loadBuyOrder, type OrderStatus } from './orders';
 import { AWAITING_PAYOUT, loadPayout, recordPayoutCallback, scheduleStatusCheck, type Payout } from './payouts';
 import { completeSellOrder, failSellOrder, holdSellOrderForReview, sellReasonForResultCode, type PayoutResultColumns } from './sell-outcomes';
 
@@ -147,7 +147,10 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   if (!order) return { outcome: 'orphan', relay: [] };
   // Re-read under the order lock: what another callback did before we got the lock counts.
   const payout = (await loadPayout(trx, v.payoutId))!;
-  if (!AWAITING_PAYOUT.includes(order.status)) {
+  // A sale held only because no answer came in time still takes M-Pesa's later, definitive answer;
+  // one held over a mismatch waits for a person.
+  const from: OrderStatus[] = order.status === 'review' && order.failure_code === 'payout_unconfirmed' ? ['review'] : AWAITING_PAYOUT;
+  if (!from.includes(order.status)) {
     if (v.kind === 'success' && order.status === 'failed') {
       deps.log.error({ orderId: order.id, payoutId: payout.id, receipt: v.receipt }, 'payout reported paid after the sale was failed and the gold returned');
       // The customer has both the money and the gold: a person must recover one of them.
@@ -165,7 +168,7 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   }
 
   if (v.kind === 'failure') {
-    const relay = await failSellOrder(trx, deps.outbox, order, payout, AWAITING_PAYOUT, {
+    const relay = await failSellOrder(trx, deps.outbox, order, payout, from, {
       code: `b2c_${v.result.result_code}`,
       description: v.result.result_desc,
       reason: sellReasonForResultCode(v.result.result_code),
@@ -177,11 +180,11 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   const problem = await successProblem(trx, payout, v);
   if (problem) {
     // Nothing is posted: the gold stays reserved until an operator compares with M-Pesa's statement.
-    await holdSellOrderForReview(trx, order, payout, AWAITING_PAYOUT, { code: 'payout_mismatch', description: problem, result: v.result });
+    await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_mismatch', description: problem, result: v.result });
     deps.log.warn({ orderId: order.id, payoutId: payout.id, problem }, 'payout result held for review');
     return { outcome: 'mismatch', relay: [] };
   }
-  const relay = await completeSellOrder(trx, deps.outbox, order, payout, AWAITING_PAYOUT, {
+  const relay = await completeSellOrder(trx, deps.outbox, order, payout, from, {
     receipt: v.receipt!,
     receiverName: v.receiverName,
     completedAt: v.completedAt,

@@ -652,6 +652,13 @@ describe('the Transaction Status chain', () => {
       { kind: 'b2c_status', outcome: 'undecided' },
       { kind: 'b2c_status', outcome: 'undecided' },
     ]);
+
+    // M-Pesa's Result arrives at last: a sale held only for want of an answer takes it.
+    mockAtSmsAccepted([]);
+    const late = await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
+    expect(late.status).toBe(200);
+    expect(await orderStatus(svc, order.id)).toBe('paid');
+    expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 125_000 });
   });
 
   test('when the request never got an answer and M-Pesa says "not found", then after the last check the gold goes back', async () => {
