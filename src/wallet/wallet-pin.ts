@@ -27,11 +27,13 @@ export interface PinDeps {
  * counts the attempt; the row lock makes concurrent attempts count one by one.
  */
 export async function verifyWalletPin(deps: PinDeps, customerId: number, pin: string, lockSeconds: number, now = new Date()): Promise<PinCheck> {
-  const row = await deps.db('customers').where({ id: customerId }).first('pin_hash', 'pin_locked_until');
+  const row = await deps.db('customers').where({ id: customerId }).first('pin_hash', 'pin_locked_until', 'pin_failed_attempts');
   if (!row?.pin_hash) return { result: 'no_pin' };
   if (row.pin_locked_until && new Date(row.pin_locked_until) > now) return { result: 'locked', until: new Date(row.pin_locked_until) };
   // The slow hash runs outside the transaction: no row lock is held for its ~50 ms.
   const matches = await pinMatches(pin, row.pin_hash);
+  // The common case, a right PIN with no wrong one before it, has nothing to reset: no write at all.
+  if (matches && row.pin_failed_attempts === 0) return { result: 'ok' };
 
   const { check, relay } = await deps.db.transaction(async (trx) => {
     const c = await trx('customers').where({ id: customerId }).forUpdate().first('msisdn', 'language', 'pin_failed_attempts', 'pin_locked_until');
