@@ -16,8 +16,8 @@ export interface ChannelBuyDeps {
   log: Logger;
   limits: PhoneLimits;
   metrics?: Metrics;
-  /** The live price source, when the service has one; otherwise the fixed GOLD_PRICE_KES_PER_GRAM. */
-  prices?: { quote(): Promise<{ buyCentsPerGram: number } | null> };
+  /** The service's price source (fixed or http): the same quote the USSD menu deals at. */
+  prices: { quote(): Promise<{ buyCentsPerGram: number } | null> };
 }
 
 export interface ChannelBuyRequest {
@@ -66,7 +66,7 @@ export async function placeChannelBuy(deps: ChannelBuyDeps, req: ChannelBuyReque
   const existing = await deps.db('orders').where({ source_key: req.sourceKey }).first();
   if (existing) return repeatOf(existing, msisdn, req.amountKes);
 
-  const priceCentsPerGram = deps.prices ? (await deps.prices.quote())?.buyCentsPerGram ?? null : deps.config.gold.priceCentsPerGram;
+  const priceCentsPerGram = (await deps.prices.quote())?.buyCentsPerGram ?? null;
   if (!priceCentsPerGram) return { ok: false, error: 'price_unavailable', detail: 'no current gold price to deal at; try again shortly' };
   const gramsUg = microgramsForCents(req.amountKes * CENTS_PER_KES, priceCentsPerGram);
   const customer = await findOrCreateCustomer(deps.db, msisdn);
