@@ -171,6 +171,10 @@ const envSchema = z
     PRICE_URL: optionalString.pipe(z.url().optional()),
     PRICE_POLL_SECONDS: positiveInt(60),
     PRICE_MAX_AGE_SECONDS: positiveInt(300),
+    // A quote this far (percent) from the last accepted one pauses trading instead of being used.
+    PRICE_MAX_MOVE_PERCENT: z.coerce.number().int().min(1).max(100).default(10),
+    // A sell quote locked on the amount screen and older than this at confirm is quoted again.
+    QUOTE_TTL_SECONDS: positiveInt(60),
 
     // Wallet PIN and the USSD menu.
     PIN_LOCK_SECONDS: positiveInt(1800),
@@ -429,6 +433,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       url: e.PRICE_URL ?? null,
       pollSeconds: e.PRICE_POLL_SECONDS,
       maxAgeSeconds: e.PRICE_MAX_AGE_SECONDS,
+      /** A quote that moves more than this percent from the last accepted one pauses trading (ops alert). */
+      maxMovePercent: e.PRICE_MAX_MOVE_PERCENT,
+      /** A sell quote older than this at confirm is re-quoted on a fresh confirm screen. */
+      quoteTtlSeconds: e.QUOTE_TTL_SECONDS,
     },
     buy: {
       minKes: e.BUY_MIN_KES,
