@@ -8,6 +8,7 @@ import * as wallet from './20261126_006_wallet';
 import * as reconciliation from './20261126_007_reconciliation';
 import * as security from './20261126_008_security';
 import * as ops from './20261126_009_ops';
+import * as finalStatuses from './20261204_010_final_statuses';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -23,6 +24,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261126_007_reconciliation': reconciliation,
   '20261126_008_security': security,
   '20261126_009_ops': ops,
+  '20261204_010_final_statuses': finalStatuses,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

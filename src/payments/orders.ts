@@ -11,7 +11,10 @@ export type OrderStatus =
   | 'paid'
   | 'failed'
   | 'expired'
-  | 'review';
+  | 'review'
+  // Operator decisions (review resolution): final, no callback, Query, Result or expiry moves them.
+  | 'refunded'
+  | 'closed';
 
 export interface BuyOrder {
   id: string;
