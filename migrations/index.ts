@@ -9,6 +9,7 @@ import * as reconciliation from './20261126_007_reconciliation';
 import * as security from './20261126_008_security';
 import * as ops from './20261126_009_ops';
 import * as finalStatuses from './20261204_010_final_statuses';
+import * as sessionPerPhone from './20261204_014_session_per_phone';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -25,6 +26,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261126_008_security': security,
   '20261126_009_ops': ops,
   '20261204_010_final_statuses': finalStatuses,
+  '20261204_014_session_per_phone': sessionPerPhone,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

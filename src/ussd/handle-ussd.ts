@@ -36,6 +36,21 @@ export interface UssdDeps {
 const MAX_EFFECTS_PER_INPUT = 4;
 
 /**
+ * Africa's Talking sends one new input per request, so `text` grows by one input a hop. The longest
+ * real walk (first PIN set twice over with re-prompts, then a sale) stays well inside these; a `text`
+ * beyond them is not a phone's, and ends the session before anything is read or hashed.
+ */
+export const MAX_USSD_INPUTS = 24;
+export const MAX_USSD_TEXT_CHARS = 200;
+
+/**
+ * Effects that run the slow PIN hash (scrypt). One request may run one: a `text` that packs several
+ * PIN entries into one request (a replay or a guessing script) ends the session instead of costing
+ * a hash each, or trying several PINs in one go.
+ */
+const PIN_EFFECTS: ReadonlySet<string> = new Set(['verifyPin', 'placeSellOrder', 'stagePin', 'savePin']);
+
+/**
  * One Africa's Talking request -> one `CON`/`END` answer. Africa's Talking repeats every input of the
  * session in `text`, joined by `*`; we apply only the inputs not yet applied, so a repeated request
  * gets the same answer and changes nothing. Each effect the menu asks for is performed here and its
@@ -53,9 +68,10 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
     return formatReply({ end: true, text: t.ussd.tooManyRequests });
   }
 
+  if (req.text.length > MAX_USSD_TEXT_CHARS) return formatReply({ end: true, text: t.ussd.invalidRequest });
   const inputs = req.text === '' ? [] : req.text.split('*');
-  let session = await deps.sessions.get(req.sessionId);
-  if (session && session.msisdn !== msisdn) session = null; // a session id is never shared between phones
+  if (inputs.length > MAX_USSD_INPUTS) return formatReply({ end: true, text: t.ussd.invalidRequest });
+  let session = await deps.sessions.get(msisdn, req.sessionId);
   if (session && (session.lastReply.end || inputs.length <= session.consumed)) return formatReply(session.lastReply);
 
   const ctx = contextFor(deps.config, msisdn);
@@ -68,12 +84,18 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
 
   let result: StepResult = { state: session.state, reply: session.lastReply };
   const secretInputs = [...session.secretInputs];
+  let pinChecks = 0;
   for (let i = session.consumed; i < inputs.length; i++) {
     // The position of every input typed on a PIN screen, so recorders of `text` can scrub it.
     if (screens[result.state.screen].secret) secretInputs.push(i);
     result = step(screens, result.state, inputs[i]!, ctx);
     for (let n = 0; result.effect; n++) {
       if (n === MAX_EFFECTS_PER_INPUT) throw new Error(`menu effects did not settle on ${result.state.screen}`);
+      if (PIN_EFFECTS.has(result.effect.type) && ++pinChecks > 1) {
+        deps.log.warn({ phone: maskMsisdn(msisdn) }, 'ussd request packed several PIN entries: session ended');
+        result = { state: result.state, reply: { end: true, text: catalogFor(result.state.profile.language).ussd.invalidRequest } };
+        break;
+      }
       const outcome = await performEffect(deps, { customerId: session.customerId, msisdn, sessionId: req.sessionId }, result.effect, ctx);
       result = resume(screens, result.state, outcome, ctx);
     }
@@ -82,7 +104,7 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
   const reply = result.reply!;
 
   const next: UssdSession = { ...session, state: result.state, consumed: inputs.length, lastReply: reply, secretInputs };
-  await deps.sessions.save(req.sessionId, next);
+  await deps.sessions.save(msisdn, req.sessionId, next);
   if (inputs.length > session.consumed) await recordResumePoint(deps.sessions, msisdn, snapshotOf(screens, result.state, reply));
   deps.metrics?.inc('ussd_screens_total', { screen: reply.end ? 'end' : result.state.screen });
   return formatReply(reply);

@@ -13,6 +13,7 @@ import { walletBalance } from '../wallet/balance';
 import { recentMovements, sendStatementSms } from '../wallet/statement';
 import { confirmNewPin, stageNewPin, verifyWalletPin, type PinCheck } from '../wallet/wallet-pin';
 import type { Effect, MenuContext, Outcome, PinRefusal } from './machine';
+import { ussdSourceKey } from './session-store';
 
 export interface EffectDeps {
   config: RunConfig;
@@ -49,7 +50,7 @@ export async function performEffect(deps: EffectDeps, s: EffectSession, effect: 
     case 'loadStatement':
       return { type: 'loadStatement', rows: await recentMovements(deps.db, s.customerId, STATEMENT_SCREEN_ROWS) };
     case 'sendStatement':
-      await sendStatementSms(deps, s.customerId, `statement-${s.sessionId}`);
+      await sendStatementSms(deps, s.customerId, `statement-${ussdSourceKey(s.msisdn, s.sessionId)}`);
       return { type: 'sendStatement' };
     case 'verifyPin': {
       const check = await verifyWalletPin(deps, s.customerId, effect.pin, deps.config.wallet.pinLockSeconds, now);
@@ -97,7 +98,7 @@ async function placeBuy(deps: EffectDeps, s: EffectSession, effect: Extract<Effe
     amountKes: effect.amountKes,
     priceCentsPerGram: effect.priceCentsPerGram,
     gramsUg: effect.gramsUg,
-    sourceKey: `ussd:${s.sessionId}`,
+    sourceKey: ussdSourceKey(s.msisdn, s.sessionId),
   });
   if (!order.ok) {
     deps.log.info({ phone: maskMsisdn(s.msisdn), reason: order.reason }, 'buy refused');
@@ -127,7 +128,7 @@ async function placeSell(deps: EffectDeps, s: EffectSession, effect: Extract<Eff
     amountKes: effect.amountKes,
     priceCentsPerGram: effect.priceCentsPerGram,
     gramsUg: effect.gramsUg,
-    sourceKey: `ussd:${s.sessionId}`,
+    sourceKey: ussdSourceKey(s.msisdn, s.sessionId),
   });
   if (placed.ok) {
     deps.log.info({ orderId: placed.orderId, phone: maskMsisdn(s.msisdn), amountKes: effect.amountKes }, 'sell order placed');

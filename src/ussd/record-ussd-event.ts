@@ -18,16 +18,18 @@ export interface UssdEvent {
 }
 
 /**
- * Records Africa's Talking's end-of-session notification, once per session (a repeat changes nothing).
+ * Records Africa's Talking's end-of-session notification, once per session and phone (a repeat changes nothing).
  * `input` repeats every input of the session, PINs included: it is scrubbed with the positions the
  * session noted, before it is stored. The raw notification itself is never kept.
  */
 export async function recordUssdEvent(deps: { db: Db; sessions: SessionStore }, e: UssdEvent): Promise<'recorded' | 'duplicate'> {
-  const session = await deps.sessions.get(e.sessionId);
+  const msisdn = e.phoneNumber ? toMpesaMsisdn(e.phoneNumber) : null;
+  // Without the phone the session cannot be found: the input is then scrubbed of every 4-digit entry.
+  const session = msisdn ? await deps.sessions.get(msisdn, e.sessionId) : null;
   const inserted = await deps.db('ussd_events')
     .insert({
       session_id: e.sessionId,
-      msisdn: e.phoneNumber ? toMpesaMsisdn(e.phoneNumber) : null,
+      msisdn,
       service_code: e.serviceCode ?? null,
       network_code: e.networkCode ?? null,
       status: e.status,
@@ -38,7 +40,7 @@ export async function recordUssdEvent(deps: { db: Db; sessions: SessionStore }, 
       hops_count: e.hopsCount ?? null,
       reported_date: e.date ?? null,
     })
-    .onConflict('session_id')
+    .onConflict(['session_id', 'msisdn'])
     .ignore()
     .returning('id');
   return inserted.length > 0 ? 'recorded' : 'duplicate';

@@ -24,13 +24,18 @@ export class SessionStore {
     private readonly resumeSeconds = 120,
   ) {}
 
-  async get(sessionId: string): Promise<UssdSession | null> {
-    const raw = await this.store.get(this.key(sessionId));
+  /**
+   * A session is the phone's and the session id's together: Africa's Talking's ids are unique per
+   * session, but nothing stops another phone from sending the same id, and it must never read or
+   * rewrite the first phone's session.
+   */
+  async get(msisdn: string, sessionId: string): Promise<UssdSession | null> {
+    const raw = await this.store.get(this.key(msisdn, sessionId));
     return raw ? (JSON.parse(raw) as UssdSession) : null;
   }
 
-  async save(sessionId: string, session: UssdSession): Promise<void> {
-    await this.store.set(this.key(sessionId), JSON.stringify(session), this.ttlSeconds * 1000);
+  async save(msisdn: string, sessionId: string, session: UssdSession): Promise<void> {
+    await this.store.set(this.key(msisdn, sessionId), JSON.stringify(session), this.ttlSeconds * 1000);
   }
 
   /** Where this phone's last session dropped, if it did so within the resume window. */
@@ -47,11 +52,21 @@ export class SessionStore {
     await this.store.delete(this.resumeKey(msisdn));
   }
 
-  private key(sessionId: string) {
-    return `${this.keyPrefix}:ussd:session:${sessionId}`;
+  private key(msisdn: string, sessionId: string) {
+    return sessionKey(this.keyPrefix, msisdn, sessionId);
   }
 
   private resumeKey(msisdn: string) {
     return `${this.keyPrefix}:ussd:resume:${msisdn}`;
   }
+}
+
+/** Where a phone's USSD session is kept (tests read it to check what is, and is not, stored). */
+export function sessionKey(keyPrefix: string, msisdn: string, sessionId: string): string {
+  return `${keyPrefix}:ussd:session:${msisdn}:${sessionId}`;
+}
+
+/** What makes a USSD session's order (and its SMS) unique: the phone and the session id together. */
+export function ussdSourceKey(msisdn: string, sessionId: string): string {
+  return `ussd:${msisdn}:${sessionId}`;
 }

@@ -22,46 +22,54 @@ export interface PinDeps {
 }
 
 /**
- * Checks a wallet PIN. A locked wallet is refused without looking at the PIN. The third wrong PIN in
- * a row locks the wallet for `lockSeconds` and queues an SMS warning, in the same transaction that
- * counts the attempt; the row lock makes concurrent attempts count one by one.
+ * Checks a wallet PIN so that it cannot be raced. The attempt is CLAIMED before the slow hash, in one
+ * conditional UPDATE that also reads the lock: it counts the attempt, and the attempt that reaches
+ * PIN_ATTEMPTS sets the lock at once. So N concurrent checks count N, at most PIN_ATTEMPTS are ever
+ * judged before the lock, and any check that finds the wallet locked is refused without hashing.
+ * A right PIN then takes back its claim and clears the count (and a lock only if it set that lock
+ * itself); a wrong one leaves its count, and the one that locked queues the SMS warning.
  */
 export async function verifyWalletPin(deps: PinDeps, customerId: number, pin: string, lockSeconds: number, now = new Date()): Promise<PinCheck> {
-  const row = await deps.db('customers').where({ id: customerId }).first('pin_hash', 'pin_locked_until', 'pin_failed_attempts');
-  if (!row?.pin_hash) return { result: 'no_pin' };
-  if (row.pin_locked_until && new Date(row.pin_locked_until) > now) return { result: 'locked', until: new Date(row.pin_locked_until) };
-  // The slow hash runs outside the transaction: no row lock is held for its ~50 ms.
-  const matches = await pinMatches(pin, row.pin_hash);
-  // The common case, a right PIN with no wrong one before it, has nothing to reset: no write at all.
-  if (matches && row.pin_failed_attempts === 0) return { result: 'ok' };
+  const lockUntil = new Date(now.getTime() + lockSeconds * 1000);
+  const { rows } = await deps.db.raw(
+    `UPDATE customers
+        SET pin_failed_attempts = CASE WHEN pin_failed_attempts + 1 >= :max THEN 0 ELSE pin_failed_attempts + 1 END,
+            pin_locked_until = CASE WHEN pin_failed_attempts + 1 >= :max THEN :lockUntil::timestamptz ELSE NULL END
+      WHERE id = :id AND pin_hash IS NOT NULL AND (pin_locked_until IS NULL OR pin_locked_until <= :now::timestamptz)
+      RETURNING pin_hash, pin_failed_attempts, pin_locked_until`,
+    { id: customerId, max: PIN_ATTEMPTS, lockUntil: lockUntil.toISOString(), now: now.toISOString() },
+  );
+  const claim = rows[0] as { pin_hash: string; pin_failed_attempts: number; pin_locked_until: Date | null } | undefined;
+  if (!claim) {
+    const row = await deps.db('customers').where({ id: customerId }).first('pin_hash', 'pin_locked_until');
+    if (!row?.pin_hash) return { result: 'no_pin' };
+    return { result: 'locked', until: new Date(row.pin_locked_until) };
+  }
+  const lockedByThisAttempt = claim.pin_locked_until !== null;
 
-  const { check, relay } = await deps.db.transaction(async (trx) => {
-    const c = await trx('customers').where({ id: customerId }).forUpdate().first('msisdn', 'language', 'pin_failed_attempts', 'pin_locked_until');
-    if (c.pin_locked_until && new Date(c.pin_locked_until) > now) return { check: { result: 'locked', until: new Date(c.pin_locked_until) } as PinCheck, relay: [] };
-    if (matches) {
-      await trx('customers').where({ id: customerId }).update({ pin_failed_attempts: 0, pin_locked_until: null });
-      return { check: { result: 'ok' } as PinCheck, relay: [] };
-    }
-    const failed = c.pin_failed_attempts + 1;
-    if (failed < PIN_ATTEMPTS) {
-      await trx('customers').where({ id: customerId }).update({ pin_failed_attempts: failed, pin_locked_until: null });
-      return { check: { result: 'wrong', attemptsLeft: PIN_ATTEMPTS - failed } as PinCheck, relay: [] };
-    }
-    const until = new Date(now.getTime() + lockSeconds * 1000);
-    // The count starts again once the lock ends: three fresh tries.
-    await trx('customers').where({ id: customerId }).update({ pin_failed_attempts: 0, pin_locked_until: until });
+  if (await pinMatches(pin, claim.pin_hash)) {
+    // Clears the count; lifts a lock only if this very attempt set it (a concurrent wrong one's lock stands).
+    await deps.db('customers')
+      .where({ id: customerId })
+      .where((q) => (lockedByThisAttempt ? q.where('pin_locked_until', lockUntil) : q.whereNull('pin_locked_until')))
+      .update({ pin_failed_attempts: 0, pin_locked_until: null });
+    return { result: 'ok' };
+  }
+  if (!lockedByThisAttempt) return { result: 'wrong', attemptsLeft: PIN_ATTEMPTS - claim.pin_failed_attempts };
+  // This wrong attempt was the one that locked the wallet: the count starts again once the lock ends.
+  const relay = await deps.db.transaction(async (trx) => {
+    const c = await trx('customers').where({ id: customerId }).first('msisdn', 'language');
     const t = catalogFor(c.language);
-    const outboxId = await queueSms(trx, deps.outbox, {
+    return queueSms(trx, deps.outbox, {
       customerId,
       msisdn: c.msisdn,
-      body: t.sms.pinLocked({ attempts: String(PIN_ATTEMPTS), until: eatTime(until) }),
+      body: t.sms.pinLocked({ attempts: String(PIN_ATTEMPTS), until: eatTime(lockUntil) }),
       purpose: 'pin_locked',
-      dedupeKey: `pin-locked-${customerId}-${until.getTime()}`,
+      dedupeKey: `pin-locked-${customerId}-${lockUntil.getTime()}`,
     });
-    return { check: { result: 'locked', until } as PinCheck, relay: [outboxId] };
   });
-  await deps.outbox.relaySoon(relay);
-  return check;
+  await deps.outbox.relaySoon([relay]);
+  return { result: 'locked', until: lockUntil };
 }
 
 /** Holds the first entry of a new PIN, hashed like the real one, until the second entry arrives. */

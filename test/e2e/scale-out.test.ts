@@ -164,7 +164,7 @@ describe('2 web + 2 worker processes on one Postgres and one Redis', () => {
         if (b.channel === 'ussd') {
           const { sessionId, last } = await dial(url, ['1', String(b.amountKes), '1'], { phoneNumber: `+${b.phone}` });
           if (!last.startsWith('END ')) throw new Error(`${b.phone}: unexpected confirm reply ${last}`);
-          const order: { id: string } = await waitFor(() => db('orders').where({ source_key: `ussd:${sessionId}` }).first('id'), `the USSD order of ${b.phone}`);
+          const order: { id: string } = await waitFor(() => db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first('id'), `the USSD order of ${b.phone}`);
           orderIds.set(b.phone, order.id);
         } else {
           const res = await fetch(`${url}/trade/buy`, {

@@ -4,6 +4,7 @@ import { OPEN_BUY_STATUSES } from '../../src/payments/orders';
 import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { newSessionId, postCallback, ussd } from '../support/http';
 import { orderStatus } from '../support/flows';
+import { msisdnOf } from '../support/phones';
 import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, stkCallbackBody } from '../support/vendors';
 
 const GSM7 = /^[A-Za-z0-9 \n@£$¥èéùìòÇØøÅå_^{}\\[~\]|€ÆæßÉ!"#¤%&'()*+,\-./:;<=>?¡ÄÖÑÜ§¿äöñüà]*$/;
@@ -21,7 +22,7 @@ async function buyUntilPushed(svc: TestService, phoneNumber: string) {
   const sessionId = newSessionId();
   const reply = await confirmBuy(svc, phoneNumber, sessionId);
   if (!reply.text.startsWith('END Request received')) throw new Error(`unexpected reply: ${reply.text}`);
-  const order = await svc.db('orders').where({ source_key: `ussd:${sessionId}` }).first();
+  const order = await svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
   const payment = await waitFor(() => svc.db('stk_payments').where({ order_id: order.id }).whereNotNull('checkout_request_id').first(), 'the STK push');
   return { order, checkoutRequestId: payment.checkout_request_id as string };
 }
@@ -56,7 +57,7 @@ describe.each(['redis', 'postgres'] as const)('per-phone limits, counted in %s',
     expect(limited.text).toMatch(GSM7);
     // Nothing placed, and the session did not move on: the confirm was never applied.
     expect(await count(svc, 'orders')).toBe(orders);
-    expect(await svc.running.services.sessions.get(sessionId)).toMatchObject({ consumed: 2, state: { screen: 'buy.confirm' } });
+    expect(await svc.running.services.sessions.get(msisdnOf(phone), sessionId)).toMatchObject({ consumed: 2, state: { screen: 'buy.confirm' } });
     // A brand-new phone is not limited: the count is per phone.
     expect((await ussd(svc.url, { sessionId: newSessionId(), text: '', phoneNumber: '+254711000002' })).text).toMatch(/^CON /);
     // And the count lives in the shared store, not in this process.

@@ -8,6 +8,7 @@ import { en } from '../../src/i18n/en';
 import { sw } from '../../src/i18n/sw';
 import { eatTime } from '../../src/lib/eat-time';
 import { HttpPriceFeed } from '../../src/prices/price-source';
+import { sessionKey } from '../../src/ussd/session-store';
 import { AT_SANDBOX_HOST, DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial, newSessionId, postCallback, ussd } from '../support/http';
 import { msisdnOf, nextPhone } from '../support/phones';
@@ -110,7 +111,7 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
   afterAll(() => svc.close());
 
   const customerOf = (phone: string) => svc.db('customers').where({ msisdn: msisdnOf(phone) }).first();
-  const sessionJson = (sessionId: string) => withRedis((r) => r.get(`${svc.config.queuePrefix}:ussd:session:${sessionId}`));
+  const sessionJson = (sessionId: string, phone: string) => withRedis((r) => r.get(sessionKey(svc.config.queuePrefix, msisdnOf(phone), sessionId)));
   const resumeKey = (phone: string) => `${svc.config.queuePrefix}:ussd:resume:${msisdnOf(phone)}`;
 
   /** Sets the wallet PIN (through My gold), then goes home: nothing left to continue. */
@@ -125,7 +126,7 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
     mockStkPushAccepted(stk);
     const { sessionId, last } = await dial(svc.url, ['1', String(amountKes), '1'], { phoneNumber: phone });
     expect(last).toMatch(/^END /);
-    const order = await svc.db('orders').where({ source_key: `ussd:${sessionId}` }).first();
+    const order = await svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
     const payment = await waitFor(() => svc.db('stk_payments').where({ order_id: order.id }).whereNotNull('checkout_request_id').first(), 'the STK push');
     if (paid) {
       const ack = await postCallback(svc.url, stkCallbackBody({ checkoutRequestId: payment.checkout_request_id, resultCode: 0, amount: amountKes, receipt, phone: msisdnOf(phone) }));
@@ -140,7 +141,7 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
     mockB2cAccepted(ids);
     const { sessionId, last } = await dial(svc.url, ['2', String(amountKes), PIN], { phoneNumber: phone });
     expect(last).toBe(`END ${en.ussd.sellSubmitted(amountKes.toLocaleString('en-US'))}`);
-    const order = await svc.db('orders').where({ source_key: `ussd:${sessionId}` }).first();
+    const order = await svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
     await waitFor(() => Promise.resolve(ids.length === 1), 'the B2C request');
     await waitFor(async () => (await svc.db('payouts').where({ order_id: order.id }).first('status')).status === 'accepted', 'the payout accepted');
     if (paid) {
@@ -168,7 +169,7 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
       expect(customer.pin_hash).toMatch(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}$/);
       expect(customer).toMatchObject({ pin_staged_hash: null, pin_staged_at: null, pin_failed_attempts: 0, pin_locked_until: null });
       // The session knows where the PINs were typed, never what they were.
-      const session = JSON.parse((await sessionJson(sessionId))!);
+      const session = JSON.parse((await sessionJson(sessionId, phone))!);
       expect(session.secretInputs).toEqual([1, 2, 3, 4, 5, 6, 7]);
       for (const pin of [PIN, '4862', '1234', '9876']) expect(containsPin(JSON.stringify(session), pin)).toBe(false);
     });
@@ -308,7 +309,7 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
       const { sessionId, screens } = await dial(svc.url, ['1', '500', '1'], { phoneNumber: phone });
       expect(screens[2]).toBe(`CON ${sw.ussd.buyConfirm('500', '0.0588', '8,500')}`);
       expect(screens[3]).toBe(`END ${sw.ussd.buySubmitted('500')}`);
-      const order = await svc.db('orders').where({ source_key: `ussd:${sessionId}` }).first();
+      const order = await svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
       const payment = await waitFor(() => svc.db('stk_payments').where({ order_id: order.id }).whereNotNull('checkout_request_id').first(), 'the STK push');
       await postCallback(svc.url, stkCallbackBody({ checkoutRequestId: payment.checkout_request_id, resultCode: 0, amount: 500, receipt: 'SWK7RT61SV', phone: msisdnOf(phone) }));
       const receipt = await waitFor(() => Promise.resolve(sms.find((m) => m.form.get('to') === phone)), 'the receipt SMS');
@@ -420,9 +421,9 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
     const phone = nextPhone();
     const sessionId = newSessionId();
     await dial(svc.url, ['3', '5927', '5927', '0', '6', '1', '5927', '6143', '6143'], { phoneNumber: phone, sessionId });
-    expect(await sessionJson(sessionId)).not.toBeNull();
+    expect(await sessionJson(sessionId, phone)).not.toBeNull();
     const stored = [
-      (await sessionJson(sessionId))!,
+      (await sessionJson(sessionId, phone))!,
       JSON.stringify(await svc.db('outbox').select('payload')),
       JSON.stringify(await svc.db('sms_messages').select('body')),
       JSON.stringify(await svc.db('ussd_events').select('input')),

@@ -10,7 +10,7 @@ export async function buyUntilPushed(svc: TestService, opts: { phoneNumber?: str
   mockStkPushAccepted(captured);
   const { sessionId, last } = await dial(svc.url, ['1', String(opts.amountKes ?? 500), '1'], { phoneNumber: opts.phoneNumber ?? '+254712345678' });
   if (!last.startsWith('END Request received')) throw new Error(`unexpected confirm reply: ${last}`);
-  const order = await svc.db('orders').where({ source_key: `ussd:${sessionId}` }).first();
+  const order = await svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
   const payment = await waitFor(
     () => svc.db('stk_payments').where({ order_id: order.id }).whereNotNull('checkout_request_id').first(),
     'the STK push to be accepted',
