@@ -24,6 +24,7 @@ export const en = {
     buyDailyLimit: (limit: string, remaining: string) => `Over today's buy limit of KES ${limit}. You can still buy KES ${remaining} today. Nothing was charged.`,
     sellDailyLimit: (limit: string, remaining: string) => `Over today's sell limit of KES ${limit}. You can still sell KES ${remaining} today. Your gold was not touched.`,
     sellUnavailable: 'Selling gold is not available right now. Please try again later. Your gold is safe.',
+    priceUpdated: 'Price updated.',
     priceUnavailable: 'Gold price unavailable. Try later.',
 
     sellAmount: (min: string, max: string) => `Enter amount in KES to receive\n(min ${min}, max ${max})\n0 Back`,

@@ -26,6 +26,7 @@ export const sw: Catalog = {
     sellDailyLimit: (limit: string, remaining: string) =>
       `Umezidi kikomo cha kuuza cha leo cha KES ${limit}. Leo bado unaweza kuuza KES ${remaining}. Dhahabu yako haijaguswa.`,
     sellUnavailable: 'Kuuza dhahabu hakupatikani kwa sasa. Tafadhali jaribu tena baadaye. Dhahabu yako iko salama.',
+    priceUpdated: 'Bei imebadilika.',
     priceUnavailable: 'Bei haipatikani sasa. Jaribu baadaye.',
 
     sellAmount: (min: string, max: string) => `Weka kiasi cha KES unachotaka kupokea\n(chini ${min}, juu ${max})\n0 Rudi`,

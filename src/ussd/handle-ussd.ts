@@ -122,6 +122,7 @@ function contextFor(config: RunConfig, msisdn: string): MenuContext {
     buyLimits: { minKes: config.buy.minKes, maxKes: config.buy.maxKes },
     sellLimits: { minKes: config.sell.minKes, maxKes: config.sell.maxKes },
     sellEnabled: sellAvailable(config),
+    quoteTtlMs: config.prices.quoteTtlSeconds * 1000,
   };
 }
 

@@ -42,6 +42,8 @@ export interface Deal {
   amountKes: number;
   priceCentsPerGram: number;
   gramsUg: number;
+  /** ms since the epoch: when this quote was locked on the confirm screen (it is good for quoteTtlMs). */
+  quotedAt: number;
 }
 
 export interface WalletView {
@@ -92,6 +94,8 @@ export interface MenuContext {
   buyLimits: { minKes: number; maxKes: number };
   sellLimits: { minKes: number; maxKes: number };
   sellEnabled: boolean;
+  /** A quote locked on a confirm screen longer ago than this is quoted again before it is used. */
+  quoteTtlMs: number;
 }
 
 /** What a screen sees: the context, the saver's catalog and profile. */

@@ -3,7 +3,8 @@ import { catalogFor } from '../i18n';
 import { eatDateTime, eatDayMonth, eatTime } from '../lib/eat-time';
 import { CENTS_PER_KES, centsForMicrograms, formatGrams, formatKes, microgramsForCents, microgramsForPayout } from '../lib/units';
 import { isGuessablePin, PIN_PATTERN } from '../wallet/pin-rules';
-import type { Gate, Outcome, Screen, ScreenId, Screens, Transition, View } from './machine';
+import type { PriceQuote } from '../prices/price-source';
+import type { Deal, Gate, Outcome, Screen, ScreenId, Screens, Transition, View } from './machine';
 
 /**
  * The screens, as data: what each shows, where each input leads, which effect it needs and where
@@ -124,13 +125,38 @@ const buyAmount: Screen = {
   resume: (o, v, data) => {
     if (o.type !== 'loadQuote') return unexpected('buy.amount', o);
     if (!o.quote) return { to: 'home', notice: v.t.ussd.priceUnavailable };
-    const amountKes = data.amountKes!;
-    const gramsUg = microgramsForCents(amountKes * CENTS_PER_KES, o.quote.buyCentsPerGram);
-    if (gramsUg === 0) return { reprompt: v.t.ussd.amountTooSmall(kes(v.buyLimits.minKes)) };
+    const buy = buyDeal(data.amountKes!, o.quote, v);
+    if (buy.gramsUg === 0) return { reprompt: v.t.ussd.amountTooSmall(kes(v.buyLimits.minKes)) };
     // The quote shown is the quote charged: it is locked into the session here.
-    return { to: 'buy.confirm', data: { buy: { amountKes, priceCentsPerGram: o.quote.buyCentsPerGram, gramsUg } } };
+    return { to: 'buy.confirm', data: { buy } };
   },
 };
+
+function buyDeal(amountKes: number, quote: PriceQuote, v: View): Deal {
+  return { amountKes, priceCentsPerGram: quote.buyCentsPerGram, gramsUg: microgramsForCents(amountKes * CENTS_PER_KES, quote.buyCentsPerGram), quotedAt: v.now };
+}
+
+function sellDeal(amountKes: number, quote: PriceQuote, v: View): Deal {
+  // Rounded up: the pool never pays for gold it did not get.
+  return { amountKes, priceCentsPerGram: quote.sellCentsPerGram, gramsUg: microgramsForPayout(amountKes * CENTS_PER_KES, quote.sellCentsPerGram), quotedAt: v.now };
+}
+
+/**
+ * A locked quote is good for QUOTE_TTL_SECONDS. Confirmed later (a saver who waited while the price
+ * moved), it is never dealt at: the confirm screen is shown again with a fresh quote.
+ */
+function quoteExpired(deal: Deal, v: View): boolean {
+  return !(typeof deal.quotedAt === 'number' && v.now - deal.quotedAt <= v.quoteTtlMs);
+}
+
+/** The fresh quote for a confirm screen whose quote ran out: the same screen again, with the new price. */
+function requoted(o: Outcome, v: View, kind: 'buy' | 'sell', amountKes: number): Transition {
+  if (o.type !== 'loadQuote') return unexpected(`${kind}.confirm`, o);
+  if (!o.quote) return { to: 'home', notice: v.t.ussd.priceUnavailable };
+  const deal = kind === 'buy' ? buyDeal(amountKes, o.quote, v) : sellDeal(amountKes, o.quote, v);
+  if (deal.gramsUg === 0) return { to: `${kind}.amount`, notice: v.t.ussd.amountTooSmall(kes((kind === 'buy' ? v.buyLimits : v.sellLimits).minKes)) };
+  return { show: { [kind]: deal }, notice: v.t.ussd.priceUpdated };
+}
 
 const buyConfirm: Screen = {
   render: (v, data) => {
@@ -138,11 +164,12 @@ const buyConfirm: Screen = {
     return v.t.ussd.buyConfirm(kes(buy.amountKes), formatGrams(buy.gramsUg), formatKes(buy.priceCentsPerGram));
   },
   handle: (input, v, data) => {
-    if (input === '1') return { run: { type: 'placeBuyOrder', ...data.buy! } };
+    if (input === '1') return quoteExpired(data.buy!, v) ? { run: { type: 'loadQuote' } } : { run: { type: 'placeBuyOrder', ...data.buy! } };
     if (input === '2') return { end: v.t.ussd.buyCancelled };
     return { reprompt: v.t.ussd.invalidChoice };
   },
   resume: (o, v, data) => {
+    if (o.type === 'loadQuote') return requoted(o, v, 'buy', data.buy!.amountKes);
     if (o.type !== 'placeBuyOrder') return unexpected('buy.confirm', o);
     switch (o.result) {
       case 'placed':
@@ -168,10 +195,7 @@ const sellAmount: Screen = {
   resume: (o, v, data) => {
     if (o.type !== 'loadQuote') return unexpected('sell.amount', o);
     if (!o.quote) return { to: 'home', notice: v.t.ussd.priceUnavailable };
-    const amountKes = data.amountKes!;
-    // Rounded up: the pool never pays for gold it did not get.
-    const gramsUg = microgramsForPayout(amountKes * CENTS_PER_KES, o.quote.sellCentsPerGram);
-    return { to: 'sell.confirm', data: { sell: { amountKes, priceCentsPerGram: o.quote.sellCentsPerGram, gramsUg } } };
+    return { to: 'sell.confirm', data: { sell: sellDeal(data.amountKes!, o.quote, v) } };
   },
 };
 
@@ -181,8 +205,13 @@ const sellConfirm: Screen = {
     const sell = data.sell!;
     return v.t.ussd.sellConfirm(kes(sell.amountKes), formatGrams(sell.gramsUg), formatKes(sell.priceCentsPerGram));
   },
-  handle: (input, v, data) => (PIN_PATTERN.test(input) ? { run: { type: 'placeSellOrder', pin: input, ...data.sell! } } : { reprompt: v.t.ussd.pinFormat }),
+  handle: (input, v, data) => {
+    if (!PIN_PATTERN.test(input)) return { reprompt: v.t.ussd.pinFormat };
+    // An expired quote is re-quoted before the PIN is even looked at: the PIN confirms the new price.
+    return quoteExpired(data.sell!, v) ? { run: { type: 'loadQuote' } } : { run: { type: 'placeSellOrder', pin: input, ...data.sell! } };
+  },
   resume: (o, v, data) => {
+    if (o.type === 'loadQuote') return requoted(o, v, 'sell', data.sell!.amountKes);
     if (o.type !== 'placeSellOrder') return unexpected('sell.confirm', o);
     switch (o.result) {
       case 'placed':

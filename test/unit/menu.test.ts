@@ -23,6 +23,7 @@ const ctx: MenuContext = {
   buyLimits: { minKes: 10, maxKes: 150_000 },
   sellLimits: { minKes: 10, maxKes: 150_000 },
   sellEnabled: true,
+  quoteTtlMs: 60_000,
 };
 const QUOTE = { buyCentsPerGram: 850_000, sellCentsPerGram: 824_500, asOf: '2026-11-26T06:05:00Z' };
 const GOOD_PIN = '4826';
@@ -219,7 +220,7 @@ describe.each(LANGUAGES.map((l) => [l] as const))('USSD menu machine in %s', (la
 
   test('confirming a buy asks for exactly one order at the quoted price', () => {
     const { effects } = walk(language, ['1', '500', '1']);
-    expect(effects).toEqual([{ type: 'loadQuote' }, { type: 'placeBuyOrder', amountKes: 500, priceCentsPerGram: 850_000, gramsUg: 58_823 }]);
+    expect(effects).toEqual([{ type: 'loadQuote' }, { type: 'placeBuyOrder', amountKes: 500, priceCentsPerGram: 850_000, gramsUg: 58_823, quotedAt: NOW }]);
   });
 
   test('cancelling a buy asks for nothing beyond the quote', () => {
@@ -228,7 +229,7 @@ describe.each(LANGUAGES.map((l) => [l] as const))('USSD menu machine in %s', (la
 
   test('confirming a sale carries the PIN to the effect only, at the quoted price, grams rounded up', () => {
     const { effects, state } = walk(language, ['2', '500', GOOD_PIN], WITH_PIN);
-    expect(effects).toEqual([{ type: 'loadQuote' }, { type: 'placeSellOrder', pin: GOOD_PIN, amountKes: 500, priceCentsPerGram: 824_500, gramsUg: 60_643 }]);
+    expect(effects).toEqual([{ type: 'loadQuote' }, { type: 'placeSellOrder', pin: GOOD_PIN, amountKes: 500, priceCentsPerGram: 824_500, gramsUg: 60_643, quotedAt: NOW }]);
     expect(JSON.stringify(state)).not.toContain(GOOD_PIN);
   });
 
@@ -356,5 +357,38 @@ describe('the menu machine is pure', () => {
     const copy = structuredClone(state);
     expect(step(screens, state, '500', ctx)).toEqual(step(screens, state, '500', ctx));
     expect(state).toEqual(copy);
+  });
+});
+
+describe('a quote locked on a confirm screen is good for quoteTtlMs, then quoted again', () => {
+  const LATER_QUOTE = { buyCentsPerGram: 900_000, sellCentsPerGram: 873_000, asOf: '2026-11-26T08:31:00Z' };
+  const later = (ms: number): MenuContext => ({ ...ctx, now: NOW + ms });
+  /** Walks to the confirm screen at NOW, then types `input` `ms` later, with the feed at LATER_QUOTE by then. */
+  function confirmAfter(kind: 'buy' | 'sell', ms: number) {
+    const input = kind === 'buy' ? '1' : GOOD_PIN;
+    const atConfirm = walk('en', [kind === 'buy' ? '1' : '2', '500'], WITH_PIN);
+    const effects: Effect[] = [];
+    const world: Fake = (e) => (e.type === 'loadQuote' ? { type: 'loadQuote', quote: LATER_QUOTE } : everydayWorld(e));
+    const first = settle(step(screens, atConfirm.state, input, later(ms)), world, effects, later(ms));
+    return { first, effects, again: () => settle(step(screens, first.state, input, later(ms)), world, effects, later(ms)) };
+  }
+
+  test.each(['buy', 'sell'] as const)('%s confirmed exactly at the limit: dealt at the quote shown', (kind) => {
+    const { effects } = confirmAfter(kind, 60_000);
+    expect(effects).toHaveLength(1);
+    expect(effects[0]).toMatchObject({ type: kind === 'buy' ? 'placeBuyOrder' : 'placeSellOrder', priceCentsPerGram: kind === 'buy' ? 850_000 : 824_500, quotedAt: NOW });
+  });
+
+  test.each(['buy', 'sell'] as const)('%s confirmed after the limit: no order, the PIN not looked at, the confirm screen again at the new price; confirming that deals at it', (kind) => {
+    const { first, effects, again } = confirmAfter(kind, 60_001);
+    expect(effects).toEqual([{ type: 'loadQuote' }]);
+    expect(first.state.screen).toBe(`${kind}.confirm`);
+    const t = catalogFor('en');
+    expect(formatReply(first.reply)).toBe(
+      kind === 'buy' ? con(t.ussd.priceUpdated, t.ussd.buyConfirm('500', '0.0555', '9,000')) : con(t.ussd.priceUpdated, t.ussd.sellConfirm('500', '0.0572', '8,730')),
+    );
+    expect(formatReply(first.reply).length).toBeLessThanOrEqual(160);
+    again();
+    expect(effects[1]).toMatchObject({ type: kind === 'buy' ? 'placeBuyOrder' : 'placeSellOrder', priceCentsPerGram: kind === 'buy' ? 900_000 : 873_000, quotedAt: NOW + 60_001 });
   });
 });
