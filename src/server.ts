@@ -5,6 +5,7 @@ import { migrateLatest } from './db/knex';
 import { createApp } from './http/app';
 import { createProbeApp } from './http/probe-app';
 import { startWorkers } from './jobs/workers';
+import { raisePriceJumpAlert } from './prices/price-jump';
 import { HttpPriceFeed } from './prices/price-source';
 import type { Logger } from './lib/logger';
 import { fundDemoPoolOnce } from './sandbox/demo-pool';
@@ -49,7 +50,7 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
   const probeServer = !server && run.ops.workerHttpPort !== null ? await listen(run.ops.workerHttpPort, createProbeApp(services)) : null;
   const workers = run.role !== 'web' ? startWorkers(services) : null;
   // PRICE_PROVIDER=http: the worker polls the feed in the background; requests only read the stored quote.
-  const pricePolling = run.role !== 'web' && services.prices instanceof HttpPriceFeed ? services.prices.startPolling(log) : null;
+  const pricePolling = run.role !== 'web' && services.prices instanceof HttpPriceFeed ? services.prices.startPolling(log, (jump) => raisePriceJumpAlert(services, jump)) : null;
   log.info({ role: run.role, port, queues: services.backends.kind, mpesa: run.mpesa.environment }, 'service started');
 
   return {

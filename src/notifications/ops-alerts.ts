@@ -19,7 +19,9 @@ export type OpsAlertKind =
   /** A callback contradicted an earlier Query answer (e.g. Query said paid, the callback says failed). */
   | 'conflicting_results'
   /** A payout was reported paid after the sale had been failed and the gold returned: paid twice. */
-  | 'payout_paid_after_failure';
+  | 'payout_paid_after_failure'
+  /** The price feed moved more than PRICE_MAX_MOVE_PERCENT from the last accepted quote: trading paused. */
+  | 'price_jump';
 
 export interface OpsAlert {
   kind: OpsAlertKind;

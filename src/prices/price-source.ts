@@ -25,6 +25,34 @@ export interface PriceSettings {
   url: string | null;
   pollSeconds: number;
   maxAgeSeconds: number;
+  /** A polled quote this far (percent) from the last accepted one pauses trading instead of being used. */
+  maxMovePercent: number;
+}
+
+/**
+ * What the feed keeps in the shared store: the last ACCEPTED quote, and, while trading is paused, the
+ * quote that jumped too far from it (kept for the operator to look at and accept).
+ */
+interface StoredPrices extends PriceQuote {
+  paused?: { quote: PriceQuote; at: string };
+}
+
+/** A polled quote that moved too far from the last accepted one: trading is paused, nothing was used. */
+export class PriceJump extends Error {
+  constructor(readonly last: PriceQuote, readonly quote: PriceQuote, readonly maxMovePercent: number) {
+    super(`price feed moved more than ${maxMovePercent}% from the last accepted quote: trading paused`);
+    this.name = 'PriceJump';
+  }
+}
+
+/**
+ * True when buy or sell moved more than `percent` from `last` (integer math: |new - old| * 100 > old * percent).
+ * A feed that suddenly says KES 1/g would let anyone buy the pool cheaply and sell it back at the
+ * restored price; a real move that large is rare enough for a person to confirm.
+ */
+export function movedTooFar(last: PriceQuote, next: PriceQuote, percent: number): boolean {
+  const jumped = (before: number, after: number) => Math.abs(after - before) * 100 > before * percent;
+  return jumped(last.buyCentsPerGram, next.buyCentsPerGram) || jumped(last.sellCentsPerGram, next.sellCentsPerGram);
 }
 
 /** PRICE_PROVIDER=fixed: the configured prices, set when the service started; they do not age. */
@@ -76,35 +104,77 @@ export class HttpPriceFeed implements PriceSource {
     private readonly url: string,
     private readonly pollSeconds: number,
     private readonly maxAgeSeconds: number,
+    private readonly maxMovePercent: number,
   ) {}
 
   private get key() {
     return `${this.keyPrefix}:prices:latest`;
   }
 
+  /** The quote to deal at: null when none is fresh enough, or while trading is paused after a jump. */
   async quote(now = new Date()): Promise<PriceQuote | null> {
-    const raw = await this.kv.get(this.key);
-    if (!raw) return null;
-    const quote = JSON.parse(raw) as PriceQuote;
+    const stored = await this.stored();
+    if (!stored || stored.paused) return null;
+    const { paused: _none, ...quote } = stored;
     return now.getTime() - new Date(quote.asOf).getTime() > this.maxAgeSeconds * 1000 ? null : quote;
   }
 
-  /** One poll: fetch, check, store. Throws with a reason when the feed's answer cannot be used. */
+  /** The last accepted quote and, while trading is paused, the quote that jumped (for operators). */
+  async status(): Promise<{ accepted: PriceQuote | null; paused: { quote: PriceQuote; at: string } | null }> {
+    const stored = await this.stored();
+    if (!stored) return { accepted: null, paused: null };
+    const { paused, ...accepted } = stored;
+    return { accepted, paused: paused ?? null };
+  }
+
+  /**
+   * One poll: fetch, check, store. Throws with a reason when the feed's answer cannot be used, and
+   * PriceJump (after pausing trading) when it moved more than PRICE_MAX_MOVE_PERCENT from the last
+   * accepted quote. A later answer back within that band of the accepted quote resumes trading.
+   */
   async poll(now = () => new Date()): Promise<PriceQuote> {
     const res = await axios.get(this.url, { timeout: Math.min(10_000, this.pollSeconds * 1000), headers: { accept: 'application/json' }, validateStatus: () => true });
     if (res.status !== 200) throw new Error(`price feed answered HTTP ${res.status}`);
     const quote = parseFeedAnswer(res.data, now());
     if (typeof quote === 'string') throw new Error(`price feed answer not usable: ${quote}`);
-    // Kept well beyond the maximum age: an old quote is still worth seeing in the store when debugging.
-    await this.kv.set(this.key, JSON.stringify(quote), Math.max(this.maxAgeSeconds * 10, 86_400) * 1000);
+    const stored = await this.stored();
+    if (stored) {
+      const { paused: _was, ...last } = stored;
+      if (movedTooFar(last, quote, this.maxMovePercent)) {
+        await this.store({ ...last, paused: { quote, at: now().toISOString() } });
+        throw new PriceJump(last, quote, this.maxMovePercent);
+      }
+    }
+    await this.store(quote);
     return quote;
+  }
+
+  /**
+   * An operator's word that the paused quote is real (the market did move): it becomes the accepted
+   * quote and trading resumes. Null when nothing is paused.
+   */
+  async acceptPaused(): Promise<PriceQuote | null> {
+    const stored = await this.stored();
+    if (!stored?.paused) return null;
+    await this.store(stored.paused.quote);
+    return stored.paused.quote;
+  }
+
+  private async stored(): Promise<StoredPrices | null> {
+    const raw = await this.kv.get(this.key);
+    return raw ? (JSON.parse(raw) as StoredPrices) : null;
+  }
+
+  private async store(prices: StoredPrices): Promise<void> {
+    // Kept well beyond the maximum age: the last accepted quote is the baseline for the next jump check.
+    await this.kv.set(this.key, JSON.stringify(prices), Math.max(this.maxAgeSeconds * 10, 86_400) * 1000);
   }
 
   /**
    * Polls now and then every PRICE_POLL_SECONDS. With several processes, a short lock in the shared
    * store lets one of them poll per interval.
    */
-  startPolling(log: Logger): { close(): void } {
+  startPolling(log: Logger, onJump: (jump: PriceJump) => Promise<void> = async () => {}): { close(): void } {
     const periodMs = this.pollSeconds * 1000;
     const lockKey = `${this.keyPrefix}:prices:poll-lock`;
     const me = `${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -117,7 +187,8 @@ export class HttpPriceFeed implements PriceSource {
         const q = await this.poll();
         log.debug({ buy: q.buyCentsPerGram, sell: q.sellCentsPerGram, asOf: q.asOf }, 'gold price updated');
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'gold price poll failed');
+        if (err instanceof PriceJump) await onJump(err).catch((e: Error) => log.error({ err: e.message }, 'price jump alert failed'));
+        else log.warn({ err: (err as Error).message }, 'gold price poll failed');
       } finally {
         running = false;
       }
@@ -129,6 +200,6 @@ export class HttpPriceFeed implements PriceSource {
 }
 
 export function createPriceSource(settings: PriceSettings, kv: KeyValueStore, keyPrefix: string): PriceSource {
-  if (settings.provider === 'http') return new HttpPriceFeed(kv, keyPrefix, settings.url!, settings.pollSeconds, settings.maxAgeSeconds);
+  if (settings.provider === 'http') return new HttpPriceFeed(kv, keyPrefix, settings.url!, settings.pollSeconds, settings.maxAgeSeconds, settings.maxMovePercent);
   return new FixedPrices(settings.buyCentsPerGram!, settings.sellCentsPerGram!);
 }

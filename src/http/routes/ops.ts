@@ -3,6 +3,7 @@ import type { Services } from '../../services';
 import { opsAdminRouter } from './ops-admin';
 import { requireToken } from './ops-auth';
 import { opsMpesaRouter } from './ops-mpesa';
+import { opsPricesRouter } from './ops-prices';
 import { QUEUES_PATH, opsQueuesRouter } from './ops-queues';
 import { opsTradeRouter } from './ops-trade';
 
@@ -17,5 +18,6 @@ export function opsRouter(s: Services, token: string): Router {
   router.use(opsMpesaRouter(s));
   router.use(opsTradeRouter(s));
   router.use(opsAdminRouter(s));
+  router.use(opsPricesRouter(s));
   return router;
 }

@@ -1,0 +1,35 @@
+import type { Db } from '../db/knex';
+import type { Logger } from '../lib/logger';
+import { logOpsAlerts, raiseOpsAlert } from '../notifications/ops-alerts';
+import type { HttpPriceFeed, PriceJump } from './price-source';
+
+const formatCents = (c: number) => (c / 100).toFixed(2); // display only, never money math
+
+/** The feed jumped and trading is paused: one `price_jump` alert per accepted quote it jumped from. */
+export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: PriceJump): Promise<void> {
+  const alert = await deps.db.transaction((trx) =>
+    raiseOpsAlert(trx, {
+      kind: 'price_jump',
+      severity: 'error',
+      orderId: null,
+      message: `Gold price feed moved more than ${jump.maxMovePercent}% (buy ${formatCents(jump.last.buyCentsPerGram)} -> ${formatCents(jump.quote.buyCentsPerGram)} KES/g): trading is paused until the feed comes back or an operator accepts the new price`,
+      details: { last: jump.last, quote: jump.quote, maxMovePercent: jump.maxMovePercent },
+      dedupeKey: `price-jump-${jump.last.asOf}`,
+    }),
+  );
+  logOpsAlerts(deps.log, [alert]);
+}
+
+/**
+ * An operator accepts the paused quote: it becomes the price dealt at, and the open `price_jump`
+ * alerts are closed with who accepted it and why. Null when trading is not paused.
+ */
+export async function acceptPausedPrice(deps: { db: Db; prices: HttpPriceFeed }, by: { operator: string; note: string }) {
+  const accepted = await deps.prices.acceptPaused();
+  if (!accepted) return null;
+  await deps.db('ops_alerts')
+    .where({ kind: 'price_jump' })
+    .whereNull('resolved_at')
+    .update({ resolved_at: deps.db.fn.now(), resolution: `price accepted by ${by.operator}: ${by.note}` });
+  return accepted;
+}

@@ -1,0 +1,90 @@
+import nock from 'nock';
+import { en } from '../../src/i18n/en';
+import { movedTooFar } from '../../src/prices/price-source';
+import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { dial } from '../support/http';
+import { OPS_TOKEN, ops } from '../support/ops';
+import { nextPhone } from '../support/phones';
+
+/**
+ * A price feed that suddenly jumps (KES 1/g, a decimal point lost) would let anyone buy the pool
+ * cheaply and sell it back at the restored price. A quote more than PRICE_MAX_MOVE_PERCENT away from
+ * the last accepted one pauses trading with an ops alert instead of being used.
+ */
+
+const HOME_EN = `${en.ussd.homeTitle}\n${en.ussd.homeMenu}`;
+
+describe('movedTooFar (integer percent of the last accepted quote)', () => {
+  const last = { buyCentsPerGram: 850_000, sellCentsPerGram: 824_500, asOf: '2026-12-04T08:00:00Z' };
+  test.each([
+    ['exactly 10% up on buy', { buyCentsPerGram: 935_000, sellCentsPerGram: 824_500 }, false],
+    ['one cent over 10% up on buy', { buyCentsPerGram: 935_001, sellCentsPerGram: 824_500 }, true],
+    ['exactly 10% down on sell', { buyCentsPerGram: 850_000, sellCentsPerGram: 742_050 }, false],
+    ['one cent over 10% down on sell', { buyCentsPerGram: 850_000, sellCentsPerGram: 742_049 }, true],
+    ['KES 1/g', { buyCentsPerGram: 100, sellCentsPerGram: 97 }, true],
+  ])('%s', (_what, next, expected) => {
+    expect(movedTooFar(last, { ...next, asOf: last.asOf }, 10)).toBe(expected);
+  });
+});
+
+describe('a price feed that jumps pauses trading', () => {
+  const FEED = 'https://prices.example.com';
+  let answer: { buyKesPerGram: string; sellKesPerGram: string } = { buyKesPerGram: '9000.50', sellKesPerGram: '8700.25' };
+  let svc: TestService;
+  beforeAll(async () => {
+    nock(FEED).persist().get('/v1/gold').reply(() => [200, { ...answer, asOf: new Date(Date.now() - 1000).toISOString() }]);
+    svc = await startTestService({ PRICE_PROVIDER: 'http', PRICE_URL: `${FEED}/v1/gold`, PRICE_POLL_SECONDS: '1', PRICE_MAX_MOVE_PERCENT: '10', OPS_API_TOKEN: OPS_TOKEN });
+    await fundPoolGrams(svc.db, 10);
+  });
+  afterEach(() => expectBooksBalanced(svc.db));
+  afterAll(async () => {
+    await svc.close();
+    nock.cleanAll();
+  });
+
+  const prices = async () => (await ops(svc, '/ops/prices')).json;
+  const openAlerts = () => svc.db('ops_alerts').where({ kind: 'price_jump' }).whereNull('resolved_at');
+
+  test('when the feed says KES 1/g, then nothing is dealt at it or at the old price, one alert is raised, and trading resumes once the feed is back in band', async () => {
+    await waitFor(async () => (await prices()).quote?.buyCentsPerGram === 900_050, 'the first accepted quote');
+    answer = { buyKesPerGram: '1.00', sellKesPerGram: '0.97' };
+    await waitFor(async () => (await prices()).paused?.quote.buyCentsPerGram === 100, 'the pause');
+    const state = await prices();
+    expect(state.quote).toBeNull();
+    expect(state.accepted.buyCentsPerGram).toBe(900_050);
+
+    const phone = nextPhone();
+    await dial(svc.url, [], { phoneNumber: phone }); // past the first dial's language offer
+    expect((await dial(svc.url, ['1', '500'], { phoneNumber: phone })).last).toBe(`CON ${en.ussd.priceUnavailable}\n${HOME_EN}`);
+    expect((await dial(svc.url, ['5'], { phoneNumber: phone })).last).toBe(`CON ${en.ussd.priceUnavailable}\n${HOME_EN}`);
+    expect(await svc.db('orders').count({ n: '*' })).toEqual([{ n: 0 }]);
+
+    // Polled again and again while paused: still one alert.
+    await waitFor(async () => (await prices()).paused?.at !== state.paused.at, 'another poll while paused');
+    const alerts = await openAlerts();
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ severity: 'error', order_id: null });
+
+    answer = { buyKesPerGram: '9100.00', sellKesPerGram: '8800.00' };
+    await waitFor(async () => (await prices()).quote?.buyCentsPerGram === 910_000, 'trading to resume');
+    expect((await prices()).paused).toBeNull();
+    expect((await dial(svc.url, ['1', '900'], { phoneNumber: phone })).last).toBe(`CON ${en.ussd.buyConfirm('900', '0.0989', '9,100')}`);
+  });
+
+  test('when a real move is larger than the band, then an operator accepts the new price and the alert closes with who did it', async () => {
+    await waitFor(async () => (await prices()).quote !== null, 'an accepted quote');
+    expect((await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'nothing paused' } })).status).toBe(409);
+    answer = { buyKesPerGram: '12000.00', sellKesPerGram: '11640.00' };
+    await waitFor(async () => (await prices()).paused?.quote.buyCentsPerGram === 1_200_000, 'the pause');
+    expect((await ops(svc, '/ops/prices/accept', { body: { operator: 'amina' } })).status).toBe(400);
+    expect((await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'LBMA moved' }, token: 'wrong-token-wrong-token-wrong' })).status).toBe(401);
+
+    const accepted = await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'LBMA moved' } });
+    expect(accepted.status).toBe(200);
+    expect(accepted.json.accepted.buyCentsPerGram).toBe(1_200_000);
+    expect((await prices()).quote.buyCentsPerGram).toBe(1_200_000);
+    expect(await openAlerts()).toEqual([]);
+    const closed = await svc.db('ops_alerts').where({ kind: 'price_jump' }).orderBy('id', 'desc').first();
+    expect(closed.resolution).toBe('price accepted by amina: LBMA moved');
+  });
+});
