@@ -77,8 +77,8 @@ describe('POST /trade/buy', () => {
   });
 
   test.each([
-    ['no Idempotency-Key header', 400, 'idempotency_key_required', { amountKes: 100, phoneNumber: '254712000010' }, null],
-    ['a too short Idempotency-Key', 400, 'idempotency_key_required', { amountKes: 100, phoneNumber: '254712000010' }, 'short'],
+    ['a too short Idempotency-Key', 400, 'invalid_idempotency_key', { amountKes: 100, phoneNumber: '254712000010' }, 'short'],
+    ['an Idempotency-Key with a space', 400, 'invalid_idempotency_key', { amountKes: 100, phoneNumber: '254712000010' }, 'app order 12345'],
     ['an amount with decimals', 400, 'invalid_request', { amountKes: 100.5, phoneNumber: '254712000010' }, newKey()],
     ['an amount as a string', 400, 'invalid_request', { amountKes: '100', phoneNumber: '254712000010' }, newKey()],
     ['no phone number', 400, 'invalid_request', { amountKes: 100 }, newKey()],
@@ -91,6 +91,22 @@ describe('POST /trade/buy', () => {
     expect(res.status).toBe(status);
     expect(res.json.error).toBe(error);
     expect(await svc.db('orders').where({ msisdn: '254712000010' }).count({ n: '*' }).first()).toEqual({ n: 0 });
+  });
+
+  test('when an app buys as the seed documents it, with no Idempotency-Key, then the order is placed; a second request is a new request (refused while the first payment is open)', async () => {
+    const captured: CapturedStk[] = [];
+    mockDarajaToken();
+    mockStkPushAccepted(captured);
+    const first = await buy(svc, { amountKes: 150, phoneNumber: '254712000021' }, null);
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const order = await svc.db('orders').where({ id: first.json.orderId }).first();
+    expect(order.source_key).toMatch(/^api-once:[0-9a-f-]{36}$/);
+    await waitFor(async () => captured.length === 1, 'the STK Push');
+    const second = await buy(svc, { amountKes: 150, phoneNumber: '254712000021' }, null);
+    expect(second.status).toBe(409);
+    expect(second.json.error).toBe('payment_pending');
+    expect(await svc.db('orders').where({ msisdn: '254712000021' }).count({ n: '*' }).first()).toEqual({ n: 1 });
   });
 
   test('when the body is not JSON, then 400', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { placeChannelBuy, type ChannelBuyResult } from '../../ops/place-channel-buy';
@@ -25,15 +26,18 @@ export function channelBuyStatus(error: Extract<ChannelBuyResult, { ok: false }>
 }
 
 /**
- * POST /trade/buy: a buy from another channel (an app's backend), behind the ops token. The
- * Idempotency-Key header is required: a retried request finds its order instead of charging twice.
+ * POST /trade/buy: a buy from another channel (an app's backend), behind the ops token, exactly as the
+ * seed documents it (`{amountKes, phoneNumber}`). The Idempotency-Key header is optional, as with
+ * Stripe: sent, a retried request finds its order instead of charging twice; not sent, every request
+ * is a new one (and the one-open-payment-per-phone rule still stops a double prompt).
  */
 export function opsTradeRouter(s: Services): Router {
   const router = Router();
   router.post('/trade/buy', express.json({ limit: '4kb' }), async (req, res) => {
-    const key = idempotencyKey.safeParse(req.get('idempotency-key') ?? '');
-    if (!key.success) {
-      res.status(400).json({ error: 'idempotency_key_required', detail: 'send an Idempotency-Key header (8 to 100 characters: letters, digits, _ . : -)' });
+    const sent = req.get('idempotency-key');
+    const key = sent === undefined ? null : idempotencyKey.safeParse(sent);
+    if (key && !key.success) {
+      res.status(400).json({ error: 'invalid_idempotency_key', detail: 'the Idempotency-Key header must be 8 to 100 characters: letters, digits, _ . : -' });
       return;
     }
     const body = buyBody.safeParse(req.body ?? {});
@@ -41,12 +45,13 @@ export function opsTradeRouter(s: Services): Router {
       res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
       return;
     }
-    const result = await placeChannelBuy(s, { ...body.data, sourceKey: `api:${key.data}`, channel: 'api', minKes: s.config.buy.minKes });
+    const result = await placeChannelBuy(s, { ...body.data, sourceKey: key ? `api:${key.data}` : `api-once:${randomUUID()}`, channel: 'api', minKes: s.config.buy.minKes });
     if (!result.ok) {
       res.status(channelBuyStatus(result.error)).json({ error: result.error, detail: result.detail });
       return;
     }
     if (!result.created) res.setHeader('Idempotent-Replayed', 'true');
+    if (!key) s.log.debug({ orderId: result.order.orderId }, 'trade buy without an Idempotency-Key');
     res.status(result.created ? 201 : 200).json(result.order);
   });
   return router;
