@@ -3,7 +3,9 @@ import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../ops/metrics';
 import { maskMsisdn, toE164, type Msisdn } from '../lib/msisdn';
+import { SmsNotSent } from '../vendors/at-sms-status';
 import type { SmsSender } from '../vendors/sms-client';
+import { logOpsAlerts, raiseOpsAlert } from './ops-alerts';
 
 export interface DeliverSmsDeps {
   db: Db;
@@ -38,11 +40,33 @@ export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttem
     const final = e.kind === 'permanent' || finalAttempt;
     await deps.db('sms_messages').where({ id: smsId, status: 'queued' }).update({
       last_error: e.message.slice(0, 300),
+      // What Africa's Talking said of this recipient, kept like a success's status.
+      ...(e instanceof SmsNotSent ? { at_status: e.status, at_status_code: e.statusCode } : {}),
       ...(final ? { status: 'failed' } : {}),
       updated_at: deps.db.fn.now(),
     });
+    if (e instanceof SmsNotSent && e.accountProblem) await alertAccountProblem(deps, e);
     deps.log.warn({ smsId, to: maskMsisdn(msg.msisdn), code: e.code, kind: e.kind, final }, 'sms send failed');
     deps.metrics?.inc('sms_total', { status: final ? 'failed' : 'retry' });
     if (!final) throw e;
   }
+}
+
+/**
+ * Our Africa's Talking account cannot send (sender id not ours, no balance, risk hold): every SMS will
+ * fail until an operator fixes it. One alert per cause per day, however many messages fail.
+ */
+async function alertAccountProblem(deps: DeliverSmsDeps, e: SmsNotSent): Promise<void> {
+  const day = new Date().toISOString().slice(0, 10);
+  const alert = await deps.db.transaction((trx) =>
+    raiseOpsAlert(trx, {
+      kind: 'sms_account_problem',
+      severity: 'error',
+      orderId: null,
+      message: `Africa's Talking refused to send: ${e.status} (${e.statusCode ?? 'no code'}). Fix the account (sender id, balance) in AT's dashboard; messages failed meanwhile are in sms_messages with status failed`,
+      details: { status: e.status, statusCode: e.statusCode },
+      dedupeKey: `sms-account-${e.status}-${day}`,
+    }),
+  );
+  logOpsAlerts(deps.log, [alert]);
 }

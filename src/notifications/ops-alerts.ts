@@ -21,7 +21,9 @@ export type OpsAlertKind =
   /** A payout was reported paid after the sale had been failed and the gold returned: paid twice. */
   | 'payout_paid_after_failure'
   /** The price feed moved more than PRICE_MAX_MOVE_PERCENT from the last accepted quote: trading paused. */
-  | 'price_jump';
+  | 'price_jump'
+  /** Africa's Talking refuses our account (sender id, balance, risk hold): no SMS goes out. */
+  | 'sms_account_problem';
 
 export interface OpsAlert {
   kind: OpsAlertKind;

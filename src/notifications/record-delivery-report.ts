@@ -2,7 +2,8 @@ import type { Db } from '../db/knex';
 
 export interface DeliveryReport {
   id: string;
-  status: string;
+  /** As Africa's Talking sent it (documented or not); null when the report had none. */
+  status: string | null;
   failureReason?: string | undefined;
 }
 

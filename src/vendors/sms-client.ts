@@ -2,6 +2,7 @@ import africastalking from 'africastalking';
 import axios from 'axios';
 import type { Config } from '../config';
 import { VendorError } from '../lib/errors';
+import { classifyEmptyAnswer, classifyRecipient, SmsNotSent } from './at-sms-status';
 
 export interface SmsAccepted {
   messageId: string | null;
@@ -16,11 +17,6 @@ export interface SmsSender {
   /** Resolves when Africa's Talking accepted the message; rejects with a classified VendorError. */
   send(toE164: string, message: string): Promise<SmsAccepted>;
 }
-
-// Per-recipient codes (REFERENCE.md): 100 Processed, 101 Sent, 102 Queued are accepted.
-const ACCEPTED = new Set([100, 101, 102]);
-// The recipient or sender is wrong: no retry will change that.
-const PERMANENT = new Set([402, 403, 404, 406]);
 
 /**
  * Africa's Talking SMS through the official SDK, or, with AT_API_URL set, the same request (form
@@ -63,21 +59,22 @@ function viaHttp(config: AtSettings) {
   };
 }
 
+/** The one recipient's entry, classified (at-sms-status.ts): sent, or a SmsNotSent saying why not. */
 function mapRecipient(data: unknown): SmsAccepted {
   const recipient = (data as { SMSMessageData?: { Recipients?: Array<Record<string, unknown>>; Message?: string } })?.SMSMessageData
     ?.Recipients?.[0];
   if (!recipient) {
-    const message = (data as { SMSMessageData?: { Message?: string } })?.SMSMessageData?.Message ?? 'no recipient in answer';
-    throw new VendorError('africastalking', 'retry', 'no_recipient', String(message));
+    const message = (data as { SMSMessageData?: { Message?: string } })?.SMSMessageData?.Message ?? '';
+    throw classifyEmptyAnswer(String(message));
   }
-  const statusCode = Number(recipient.statusCode);
-  const status = String(recipient.status ?? '');
-  if (!ACCEPTED.has(statusCode)) {
-    throw new VendorError('africastalking', PERMANENT.has(statusCode) ? 'permanent' : 'retry', `recipient_${statusCode}`, status);
-  }
+  const code = Number(recipient.statusCode);
+  const statusCode = recipient.statusCode === undefined || recipient.statusCode === null || !Number.isInteger(code) ? null : code;
+  const status = String(recipient.status ?? '').slice(0, 100);
+  const verdict = classifyRecipient(statusCode, status);
+  if (verdict.kind !== 'sent') throw new SmsNotSent(verdict.kind, statusCode, status, verdict.kind === 'permanent' && verdict.accountProblem);
   return {
     messageId: typeof recipient.messageId === 'string' ? recipient.messageId : null,
-    statusCode,
+    statusCode: statusCode ?? 0,
     status,
     cost: typeof recipient.cost === 'string' ? recipient.cost : null,
   };
@@ -86,6 +83,16 @@ function mapRecipient(data: unknown): SmsAccepted {
 function classifyAtError(err: unknown): VendorError {
   if (err instanceof VendorError) return err;
   const e = err as { response?: { status?: number; data?: unknown }; code?: string; message?: string; SMSMessageData?: unknown };
+  // A refusal that still carries a recipient entry (409 DoNotDisturbRejection comes so, and the SDK
+  // rejects any answer but 201 with its body): the entry decides.
+  const answer = e?.SMSMessageData ? e : e?.response?.data;
+  if ((answer as { SMSMessageData?: { Recipients?: unknown[] } } | undefined)?.SMSMessageData?.Recipients?.[0]) {
+    try {
+      mapRecipient(answer);
+    } catch (refused) {
+      if (refused instanceof VendorError) return refused;
+    }
+  }
   if (e?.SMSMessageData) {
     // The SDK rejects a 2xx that is not 201 with the body itself.
     return new VendorError('africastalking', 'retry', 'unexpected_2xx', 'answer was not 201 Created');
