@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Services } from '../services';
 import { httpMetrics } from './http-metrics';
 import { b2cCallbackRouter } from './routes/b2c-callbacks';
+import { consoleRouter } from './routes/console';
 import { healthRouter } from './routes/health';
 import { mpesaCallbackRouter } from './routes/mpesa-callbacks';
 import { opsRouter } from './routes/ops';
@@ -22,6 +23,7 @@ export function createApp(s: Services, sandbox?: Router) {
   app.use(opsProbesRouter(s));
   app.use(opsMetricsRouter(s));
   if (s.config.ops.apiToken) app.use(opsRouter(s, s.config.ops.apiToken));
+  if (s.config.ops.apiToken) app.use(consoleRouter());
   app.use(ussdRouter(s));
   app.use(ussdEventsRouter(s));
   app.use(mpesaCallbackRouter(s));

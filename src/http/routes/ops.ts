@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { Services } from '../../services';
 import { opsAdminRouter } from './ops-admin';
+import { opsAlertsRouter } from './ops-alerts';
 import { requireToken } from './ops-auth';
 import { opsMpesaRouter } from './ops-mpesa';
 import { opsPricesRouter } from './ops-prices';
@@ -19,5 +20,6 @@ export function opsRouter(s: Services, token: string): Router {
   router.use(opsTradeRouter(s));
   router.use(opsAdminRouter(s));
   router.use(opsPricesRouter(s));
+  router.use(opsAlertsRouter(s));
   return router;
 }
