@@ -110,10 +110,12 @@
 
   async function loadPrices() {
     const r = await api('/ops/prices');
-    const quote = (q) => (q ? `buy ${kes(q.buyCentsPerGram)} / sell ${kes(q.sellCentsPerGram)} KES/g, as of ${when(q.asOf)}` : null);
+    const quote = (q) => `buy ${kes(q.buyCentsPerGram)} / sell ${kes(q.sellCentsPerGram)} KES/g, as of ${when(q.asOf)}`;
     pairs($('prices'), [
       ['Provider', r.provider],
-      ['Dealing at', quote(r.quote) || el('span', { class: 'bad' }, 'no price: trading stopped (stale or paused)')],
+      ...(r.quote
+        ? [['Buy', `KES ${kes(r.quote.buyCentsPerGram)}/g`], ['Sell', `KES ${kes(r.quote.sellCentsPerGram)}/g`], ['As of', when(r.quote.asOf)]]
+        : [['Dealing at', el('span', { class: 'bad' }, 'no price: trading stopped (stale or paused)')]]),
       ...(r.accepted ? [['Last accepted', quote(r.accepted)]] : []),
       ...(r.paused ? [['Paused quote', el('span', { class: 'bad' }, `${quote(r.paused.quote)} (paused ${when(r.paused.at)})`)]] : []),
     ]);

@@ -3,10 +3,15 @@ import path from 'node:path';
 import { Router, type Response } from 'express';
 
 /**
- * The operator console's three static files. They hold no data and need no token: the page asks the
+ * The operator console's static files. They hold no data and need no token: the page asks the
  * operator for the ops token and calls the ops API with it (bearer header) from the browser.
  */
-const FILES = { '/console': 'index.html', '/console/console.js': 'console.js', '/console/console.css': 'console.css' } as const;
+const FILES = {
+  '/console': 'index.html',
+  '/console/console.js': 'console.js',
+  '/console/console.css': 'console.css',
+  '/console/favicon.svg': 'favicon.svg',
+} as const;
 
 /**
  * The page runs only its own script and style and talks only to this origin; it cannot be framed
