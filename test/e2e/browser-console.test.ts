@@ -141,6 +141,18 @@ describe('the operator console in a browser', () => {
 
     await page.screenshot({ path: path.join(ARTIFACTS, 'console.png'), fullPage: true });
 
+    // A sell order in review offers the sell actions only (the answer is staged in the browser: the
+    // page's choice of actions is what is checked here, not the payout side).
+    const sellId = '00000000-0000-4000-8000-00000000051e';
+    const sellOrder = { id: sellId, reference: 'GLDSELLREVIEW', kind: 'sell', status: 'review', phone: '2547******02', amountKes: '1000', grams: '0.1213', priceKesPerGram: '8,245', failureCode: 'payout_unknown', failureReason: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() };
+    await page.route(`**/ops/orders/${sellId}`, (r) => r.fulfill({ json: { checkoutRequestId: null, order: sellOrder, payment: null, reservation: null, callbacks: [], resolutions: [] } }));
+    await page.route('**/ops/orders?status=review*', (r) => r.fulfill({ json: { orders: [{ ...sellOrder, checkoutRequestId: null, receipt: null, resultCode: null }] } }));
+    await page.click('#refresh');
+    await page.click(`#review tr[data-order="${sellId}"] button`);
+    await page.locator('#detail-title', { hasText: 'GLDSELLREVIEW' }).waitFor();
+    expect(await page.locator('#resolve-actions input[type=radio]').evaluateAll((els) => els.map((e) => (e as unknown as { value: string }).value))).toEqual(['paid_out', 'not_paid']);
+    await page.unrouteAll();
+
     await page.click('#signout');
     expect(await page.isVisible('#login')).toBe(true);
     expect((await stored(page)).tab).not.toContain(OPS_TOKEN);

@@ -105,6 +105,7 @@ describe('GET /console with OPS_API_TOKEN', () => {
     ['/console', 'index.html', /^text\/html/],
     ['/console/console.js', 'console.js', /^application\/javascript|^text\/javascript/],
     ['/console/console.css', 'console.css', /^text\/css/],
+    ['/console/favicon.svg', 'favicon.svg', /^image\/svg\+xml/],
   ])('when %s is asked for without a token, then it is the static file with the console\'s security headers', async (p, file, type) => {
     const res = await ops(svc, p, { token: null });
     expect(res.status).toBe(200);
