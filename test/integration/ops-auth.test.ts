@@ -67,6 +67,8 @@ describe('the ops token', () => {
     const res = await ops(svc, '/ops/pool');
     expect(res.status).toBe(200);
     expect(res.json.pool.postedUg).toBe(10_000_000);
+    // Balances and orders are never kept by a cache on the way.
+    expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
   test('when a browser gives the token as its Basic password, then the queue dashboard opens and lists every queue', async () => {
