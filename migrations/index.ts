@@ -10,6 +10,7 @@ import * as security from './20261126_008_security';
 import * as ops from './20261126_009_ops';
 import * as finalStatuses from './20261204_010_final_statuses';
 import * as sessionPerPhone from './20261204_014_session_per_phone';
+import * as c2bPayments from './20261204_016_c2b_payments';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -27,6 +28,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261126_009_ops': ops,
   '20261204_010_final_statuses': finalStatuses,
   '20261204_014_session_per_phone': sessionPerPhone,
+  '20261204_016_c2b_payments': c2bPayments,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
