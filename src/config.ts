@@ -50,6 +50,7 @@ function withEmulatorDefaults(env: Record<string, string | undefined>): Record<s
     MPESA_BASE_URL: `${self}/emulators/daraja`,
     MPESA_CALLBACK_URL: `${self}/mpesa/callback/${EMULATOR_CALLBACK_SECRET}`,
     ...emulatorB2cUrls(self),
+    ...emulatorC2bUrls(self),
     // The emulator's key pair is generated at start-up (src/sandbox): no certificate file.
     MPESA_B2C_CERT_PATH: undefined,
     ...(noAtCredentials ? { AT_USERNAME: 'emulator', AT_API_KEY: 'emulator-api-key', AT_API_URL: `${self}/emulators/at`, AT_EMULATOR: 'true' } : {}),
@@ -61,6 +62,14 @@ function emulatorB2cUrls(self: string) {
     MPESA_B2C_RESULT_URL: `${self}/mpesa/b2c/result/${EMULATOR_CALLBACK_SECRET}`,
     MPESA_B2C_TIMEOUT_URL: `${self}/mpesa/b2c/timeout/${EMULATOR_CALLBACK_SECRET}`,
     MPESA_B2C_STATUS_RESULT_URL: `${self}/mpesa/b2c/status/${EMULATOR_CALLBACK_SECRET}`,
+  };
+}
+
+/** Paybill (C2B) in emulator mode: the emulator's simulate endpoint calls these (src/emulators/daraja/c2b-*.ts). */
+function emulatorC2bUrls(self: string) {
+  return {
+    MPESA_C2B_VALIDATION_URL: `${self}/c2b/validation/${EMULATOR_CALLBACK_SECRET}`,
+    MPESA_C2B_CONFIRMATION_URL: `${self}/c2b/confirmation/${EMULATOR_CALLBACK_SECRET}`,
   };
 }
 
@@ -153,6 +162,11 @@ const envSchema = z
     MPESA_B2C_TIMEOUT_URL: optionalCallbackUrl,
     MPESA_B2C_STATUS_RESULT_URL: optionalCallbackUrl,
     PAYOUT_RESULT_WAIT_SECONDS: positiveInt(300),
+
+    // Paybill (C2B): both URLs or neither (C2B off); the shortcode defaults to the business shortcode.
+    MPESA_C2B_SHORTCODE: optionalString.pipe(z.string().regex(/^\d{5,7}$/, 'must be 5 to 7 digits').optional()),
+    MPESA_C2B_VALIDATION_URL: optionalCallbackUrl,
+    MPESA_C2B_CONFIRMATION_URL: optionalCallbackUrl,
     PAYOUT_STATUS_CHECKS: positiveInt(6),
 
     AT_USERNAME: z.string().min(1),
@@ -253,6 +267,7 @@ const envSchema = z
       ctx.addIssue({ code: 'custom', path: ['SELL_MAX_KES'], message: 'M-Pesa B2C pays at most KES 250,000 per transaction' });
     }
     checkB2cSettings(env, ctx);
+    checkC2bSettings(env, ctx);
     if (env.MPESA_TRANSACTION_TYPE === 'CustomerBuyGoodsOnline' && !env.MPESA_PARTY_B) {
       ctx.addIssue({ code: 'custom', path: ['MPESA_PARTY_B'], message: 'is required (the till number) for CustomerBuyGoodsOnline' });
     }
@@ -305,6 +320,34 @@ function checkB2cSettings(env: ParsedEnv, ctx: z.RefinementCtx) {
     const other = seen.get(prefix);
     if (other) ctx.addIssue({ code: 'custom', path: [name], message: `needs a path of its own: ${other} already uses ${prefix}/<secret>` });
     else seen.set(prefix, name);
+  }
+}
+
+/** Safaricom's register URL filters out URLs that mention M-Pesa or Safaricom (its C2B documentation). */
+const C2B_FORBIDDEN_WORDS = /m-?pesa|safaricom/i;
+
+/**
+ * Paybill (C2B): both URLs or neither. Each is a callback like the others: its own path prefix (also
+ * apart from the STK and B2C ones), https in production, and a secret last segment long enough not to
+ * be guessed (at least 16 characters outside the emulator). Safaricom refuses to register URLs that
+ * contain "mpesa" or "safaricom", so those are refused here too, at start-up rather than at registration.
+ */
+function checkC2bSettings(env: ParsedEnv, ctx: z.RefinementCtx) {
+  const c2b = { MPESA_C2B_VALIDATION_URL: env.MPESA_C2B_VALIDATION_URL, MPESA_C2B_CONFIRMATION_URL: env.MPESA_C2B_CONFIRMATION_URL };
+  const given = Object.entries(c2b).filter(([, url]) => url !== undefined);
+  if (given.length === 0) return;
+  for (const [name, url] of Object.entries(c2b)) {
+    if (url === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required with ${given[0]![0]}; set both to switch Pay by Paybill on, or neither` });
+  }
+  const others = [env.MPESA_CALLBACK_URL, env.MPESA_B2C_RESULT_URL, env.MPESA_B2C_TIMEOUT_URL, env.MPESA_B2C_STATUS_RESULT_URL].filter((u): u is string => !!u);
+  const taken = new Set(others.map((u) => callbackRoute(u).pathPrefix));
+  for (const [name, url] of given as Array<[string, string]>) {
+    const { pathPrefix, secret } = callbackRoute(url);
+    if (env.MPESA_ENVIRONMENT === 'production' && !url.startsWith('https://')) ctx.addIssue({ code: 'custom', path: [name], message: 'must be https in production' });
+    if (env.MPESA_ENVIRONMENT !== 'emulator' && secret.length < 16) ctx.addIssue({ code: 'custom', path: [name], message: 'its last path segment is the secret: at least 16 characters (e.g. openssl rand -hex 16)' });
+    if (env.MPESA_ENVIRONMENT !== 'emulator' && C2B_FORBIDDEN_WORDS.test(url)) ctx.addIssue({ code: 'custom', path: [name], message: 'must not contain "mpesa" or "safaricom": Safaricom refuses to register such URLs' });
+    if (taken.has(pathPrefix)) ctx.addIssue({ code: 'custom', path: [name], message: `needs a path of its own: another Daraja callback already uses ${pathPrefix}/<secret>` });
+    taken.add(pathPrefix);
   }
 }
 
@@ -465,6 +508,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           statusResultRoute: callbackRoute(e.MPESA_B2C_STATUS_RESULT_URL!),
         }
       : null,
+    /** null: no C2B URLs, Pay by Paybill is switched off (its routes are not mounted). */
+    c2b:
+      e.MPESA_C2B_VALIDATION_URL && e.MPESA_C2B_CONFIRMATION_URL
+        ? {
+            shortcode: e.MPESA_C2B_SHORTCODE ?? e.MPESA_BUSINESS_SHORTCODE,
+            validationUrl: e.MPESA_C2B_VALIDATION_URL,
+            confirmationUrl: e.MPESA_C2B_CONFIRMATION_URL,
+            validationRoute: callbackRoute(e.MPESA_C2B_VALIDATION_URL),
+            confirmationRoute: callbackRoute(e.MPESA_C2B_CONFIRMATION_URL),
+          }
+        : null,
     payouts: {
       /** After Daraja accepts a payout, ask Transaction Status if no result has come by then. */
       resultWaitSeconds: e.PAYOUT_RESULT_WAIT_SECONDS,
@@ -532,6 +586,7 @@ export function bindEmulatorUrls<C extends Config>(config: C, port: number): C {
     ...config,
     mpesa: { ...config.mpesa, baseUrl: `${self}/emulators/daraja`, callbackUrl: `${self}/mpesa/callback/${EMULATOR_CALLBACK_SECRET}` },
     b2c: config.b2c ? bindB2cUrls(config.b2c, self) : null,
+    c2b: config.c2b ? bindC2bUrls(config.c2b, self) : null,
     at: config.at.emulator ? { ...config.at, apiUrl: `${self}/emulators/at` } : config.at,
   };
 }
@@ -539,4 +594,9 @@ export function bindEmulatorUrls<C extends Config>(config: C, port: number): C {
 function bindB2cUrls(b2c: NonNullable<Config['b2c']>, self: string): NonNullable<Config['b2c']> {
   const urls = emulatorB2cUrls(self);
   return { ...b2c, resultUrl: urls.MPESA_B2C_RESULT_URL, timeoutUrl: urls.MPESA_B2C_TIMEOUT_URL, statusResultUrl: urls.MPESA_B2C_STATUS_RESULT_URL };
+}
+
+function bindC2bUrls(c2b: NonNullable<Config['c2b']>, self: string): NonNullable<Config['c2b']> {
+  const urls = emulatorC2bUrls(self);
+  return { ...c2b, validationUrl: urls.MPESA_C2B_VALIDATION_URL, confirmationUrl: urls.MPESA_C2B_CONFIRMATION_URL };
 }
