@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Services } from '../services';
 import { httpMetrics } from './http-metrics';
 import { b2cCallbackRouter } from './routes/b2c-callbacks';
+import { c2bCallbackRouter } from './routes/c2b-callbacks';
 import { consoleRouter } from './routes/console';
 import { healthRouter } from './routes/health';
 import { mpesaCallbackRouter } from './routes/mpesa-callbacks';
@@ -28,6 +29,7 @@ export function createApp(s: Services, sandbox?: Router) {
   app.use(ussdEventsRouter(s));
   app.use(mpesaCallbackRouter(s));
   app.use(b2cCallbackRouter(s));
+  app.use(c2bCallbackRouter(s));
   app.use(smsReportsRouter(s));
   if (sandbox) app.use(sandbox);
   app.use((_req, res) => res.status(404).json({ error: 'not_found' }));

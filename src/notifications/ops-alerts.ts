@@ -22,6 +22,8 @@ export type OpsAlertKind =
   | 'payout_paid_after_failure'
   /** The price feed moved more than PRICE_MAX_MOVE_PERCENT from the last accepted quote: trading paused. */
   | 'price_jump'
+  /** A Paybill (C2B) payment could not be turned into gold (no wallet, amount, price, pool): it waits in review. */
+  | 'c2b_payment_unallocated'
   /** Africa's Talking refuses our account (sender id, balance, risk hold): no SMS goes out. */
   | 'sms_account_problem';
 
