@@ -2,6 +2,8 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { Logger } from '../lib/logger';
 import { B2cPayouts } from './daraja/b2c-payouts';
 import { b2cHandlers } from './daraja/b2c-routes';
+import { C2bPaybill } from './daraja/c2b-paybill';
+import { c2bHandlers, paybillPhoneRouter } from './daraja/c2b-routes';
 import { InitiatorCheck } from './daraja/initiator';
 import { EmulatedOAuth } from './daraja/oauth';
 import { promptRouter } from './daraja/prompt-routes';
@@ -36,6 +38,8 @@ export interface DarajaEmulatorOptions {
   initiatorPrivateKeyPem?: string;
   /** The B2C utility account; a payout above what is left fails with ResultCode 1 (default 10,000,000 KES). */
   b2cUtilityBalanceKes?: number;
+  /** C2B URLs already registered at start, as if `npm run mpesa:register-c2b` had run against the emulator. */
+  c2bRegistration?: { shortcode: string; validationUrl: string; confirmationUrl: string };
 }
 
 export interface DarajaEmulator {
@@ -72,6 +76,12 @@ export function createDarajaEmulator(opts: DarajaEmulatorOptions): DarajaEmulato
     ...(opts.initiatorPrivateKeyPem !== undefined ? { initiatorPrivateKeyPem: opts.initiatorPrivateKeyPem } : {}),
   });
   const b2c = b2cHandlers({ b2cShortcode: opts.b2cShortcode, initiator, payouts });
+  const paybill = new C2bPaybill({ callbackDelayMs: opts.callbackDelayMs ?? 1_500 }, now, log);
+  if (opts.c2bRegistration) {
+    const r = opts.c2bRegistration;
+    paybill.register({ ShortCode: r.shortcode, ResponseType: 'Completed', ValidationURL: r.validationUrl, ConfirmationURL: r.confirmationUrl });
+  }
+  const c2b = c2bHandlers(paybill);
 
   const router = Router();
   router.get('/oauth/v1/generate', oauth.generate);
@@ -81,14 +91,19 @@ export function createDarajaEmulator(opts: DarajaEmulatorOptions): DarajaEmulato
   router.post('/mpesa/stkpushquery/v1/query', ...api, stk.query);
   router.post('/mpesa/b2c/v3/paymentrequest', ...api, b2c.payment);
   router.post('/mpesa/transactionstatus/v1/query', ...api, b2c.status);
+  router.post('/mpesa/c2b/v1/registerurl', ...api, c2b.registerUrl);
+  router.post('/mpesa/c2b/v2/registerurl', ...api, c2b.registerUrl);
+  router.post('/mpesa/c2b/v1/simulate', ...api, c2b.simulate);
   router.use('/mpesa', darajaErrorEnvelope(log));
   router.use(promptRouter(sessions));
+  router.use(paybillPhoneRouter(paybill));
 
   return {
     router,
     close: () => {
       sessions.close();
       payouts.close();
+      paybill.close();
     },
   };
 }

@@ -34,6 +34,8 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
           initiatorPrivateKeyPem: initiatorKeys.privateKeyPem,
         }
       : {}),
+    // Pay by Paybill: the service's C2B URLs, registered from the start.
+    ...(config.c2b ? { c2bRegistration: { shortcode: config.c2b.shortcode, validationUrl: config.c2b.validationUrl, confirmationUrl: config.c2b.confirmationUrl } } : {}),
     log,
   });
   const at = config.at.emulator
@@ -46,7 +48,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
   const page = path.join(projectRoot(), 'simulator', 'index.html');
   router.get('/simulator', (_req, res) => res.sendFile(page));
   router.get('/simulator/config', (_req, res) =>
-    res.json({ serviceCode: config.ussd.serviceCode, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT }] }),
+    res.json({ serviceCode: config.ussd.serviceCode, paybill: config.c2b?.shortcode ?? null, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT }] }),
   );
 
   return {
