@@ -14,6 +14,9 @@ export const en = {
     backHome: '0 Back 00 Home',
     invalidChoice: 'Invalid choice.',
     buyAmount: (min: string, max: string) => `Enter amount in KES to buy gold\n(min ${min}, max ${max})\n0 Back`,
+    // Pay by Paybill (C2B) on: the same screen tells savers they can pay from the M-Pesa menu instead.
+    buyAmountPaybill: (min: string, max: string, paybill: string) =>
+      `Enter amount in KES to buy gold\n(min ${min}, max ${max})\nOr pay Paybill ${paybill}, account = your number\n0 Back`,
     amountNotNumber: 'Enter whole shillings only, e.g. 500.',
     amountTooSmall: (min: string) => `Minimum is KES ${min}.`,
     amountTooLarge: (max: string) => `Maximum is KES ${max}.`,

@@ -14,6 +14,8 @@ export const sw: Catalog = {
     backHome: '0 Rudi 00 Mwanzo',
     invalidChoice: 'Chaguo si sahihi.',
     buyAmount: (min: string, max: string) => `Weka kiasi cha KES cha kununua dhahabu\n(chini ${min}, juu ${max})\n0 Rudi`,
+    buyAmountPaybill: (min: string, max: string, paybill: string) =>
+      `Weka kiasi cha KES cha kununua dhahabu\n(chini ${min}, juu ${max})\nAu lipa Paybill ${paybill}, akaunti = namba yako\n0 Rudi`,
     amountNotNumber: 'Weka shilingi kamili tu, mfano 500.',
     amountTooSmall: (min: string) => `Kiwango cha chini ni KES ${min}.`,
     amountTooLarge: (max: string) => `Kiwango cha juu ni KES ${max}.`,

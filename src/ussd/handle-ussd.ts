@@ -123,6 +123,7 @@ function contextFor(config: RunConfig, msisdn: string): MenuContext {
     sellLimits: { minKes: config.sell.minKes, maxKes: config.sell.maxKes },
     sellEnabled: sellAvailable(config),
     quoteTtlMs: config.prices.quoteTtlSeconds * 1000,
+    paybill: config.c2b?.shortcode ?? null,
   };
 }
 

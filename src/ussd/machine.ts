@@ -96,6 +96,8 @@ export interface MenuContext {
   sellEnabled: boolean;
   /** A quote locked on a confirm screen longer ago than this is quoted again before it is used. */
   quoteTtlMs: number;
+  /** Pay by Paybill (C2B) is on: the buy screen names this Paybill number. Unset or null: off. */
+  paybill?: string | null;
 }
 
 /** What a screen sees: the context, the saver's catalog and profile. */

@@ -117,7 +117,12 @@ const home: Screen = {
 };
 
 const buyAmount: Screen = {
-  render: (v) => v.t.ussd.buyAmount(kes(v.buyLimits.minKes), kes(v.buyLimits.maxKes)),
+  // With Pay by Paybill on, the screen also tells savers they can pay from the M-Pesa menu (the menu
+  // test walks it with the longest shortcode and limits under every reason line: it fits 160).
+  render: (v) =>
+    v.paybill
+      ? v.t.ussd.buyAmountPaybill(kes(v.buyLimits.minKes), kes(v.buyLimits.maxKes), v.paybill)
+      : v.t.ussd.buyAmount(kes(v.buyLimits.minKes), kes(v.buyLimits.maxKes)),
   handle: (input, v) => {
     const amount = checkAmount(input, v, v.buyLimits);
     return typeof amount === 'number' ? { run: { type: 'loadQuote' }, data: { amountKes: amount } } : amount;

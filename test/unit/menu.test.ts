@@ -118,6 +118,8 @@ describe.each(LANGUAGES.map((l) => [l] as const))('USSD menu machine in %s', (la
     ['8 without a dropped session is invalid', ['8'], {}, (t) => con(t.ussd.invalidChoice, home(t)), 'home'],
     // buy
     ['buy: the amount', ['1'], {}, (t) => con(t.ussd.buyAmount('10', '150,000')), 'buy.amount'],
+    ['buy: the amount names the Paybill when C2B is on', ['1'], { ctx: { paybill: '174379' } }, (t) => con(t.ussd.buyAmountPaybill('10', '150,000', '174379')), 'buy.amount'],
+    ['buy: the Paybill line stays under a reason', ['1', '9'], { ctx: { paybill: '174379' } }, (t) => con(t.ussd.amountTooSmall('10'), t.ussd.buyAmountPaybill('10', '150,000', '174379')), 'buy.amount'],
     ['buy: the quote', ['1', '500'], {}, (t) => con(t.ussd.buyConfirm('500', '0.0588', '8,500')), 'buy.confirm'],
     ['buy: not a number', ['1', 'abc'], {}, (t) => con(t.ussd.amountNotNumber, t.ussd.buyAmount('10', '150,000')), 'buy.amount'],
     ['buy: negative', ['1', '-5'], {}, (t) => con(t.ussd.amountNotNumber, t.ussd.buyAmount('10', '150,000')), 'buy.amount'],
@@ -302,8 +304,8 @@ describe('every screen fits 160 characters of plain GSM-7, in both languages', (
     }
   };
   const ALPHABET = ['0', '00', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'x', GOOD_PIN, '4827', '5050', '6040', '6041', '6042', '6043', '6044', '6045', '0123', '10', '11', '150000', '250000', '3971'];
-  const bigCtx: MenuContext = { ...ctx, buyLimits: { minKes: 100_000, maxKes: 250_000 }, sellLimits: { minKes: 100_000, maxKes: 250_000 } };
-  const relaxed: MenuContext = { ...ctx, buyLimits: { minKes: 10, maxKes: 250_000 }, sellLimits: { minKes: 10, maxKes: 250_000 } };
+  const bigCtx: MenuContext = { ...ctx, buyLimits: { minKes: 100_000, maxKes: 250_000 }, sellLimits: { minKes: 100_000, maxKes: 250_000 }, paybill: '1234567' };
+  const relaxed: MenuContext = { ...ctx, buyLimits: { minKes: 10, maxKes: 250_000 }, sellLimits: { minKes: 10, maxKes: 250_000 }, paybill: '1234567' };
 
   test.each(LANGUAGES.map((l) => [l] as const))('walking every reachable screen in %s', (language) => {
     const seen = new Set<ScreenKey>();
@@ -318,7 +320,7 @@ describe('every screen fits 160 characters of plain GSM-7, in both languages', (
       }
     }
     scenarios.push(
-      { c: { ...relaxed, sellEnabled: false }, priceAvailable: true, p: profile(language, { hasPin: true }) },
+      { c: { ...relaxed, sellEnabled: false, paybill: null }, priceAvailable: true, p: profile(language, { hasPin: true }) },
       { c: relaxed, priceAvailable: true, p: profile(language, { hasPin: true }), resumeAt: { screen: 'mygold', history: ['home'] } },
       { c: relaxed, priceAvailable: true, p: profile(language, { hasPin: true, lockedUntil: NOW + 1_000 }), resumeAt: { screen: 'statement', history: ['home'] } },
       { c: bigCtx, priceAvailable: true, p: profile(language), resumeAt: { screen: 'buy.amount', history: ['home'], replay: '150000' } },
