@@ -63,6 +63,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
         '  Test phone numbers:',
         ...EMULATOR_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`),
         `    any other     ${HUMAN_PROMPT}`,
+        ...(config.c2b ? [`  Pay by Paybill:   business no. ${config.c2b.shortcode}, account = the saver's phone number (simulator: Pay by M-Pesa menu)`] : []),
         ...(config.b2c ? ['  Selling (B2C payout) by receiving number:', ...EMULATOR_B2C_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`)] : []),
         '',
       ].join('\n'),

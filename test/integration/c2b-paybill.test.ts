@@ -2,7 +2,7 @@ import nock from 'nock';
 import { createDb } from '../../src/db/knex';
 import { en } from '../../src/i18n/en';
 import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
-import { postCallback } from '../support/http';
+import { dial, postCallback } from '../support/http';
 import { ops } from '../support/ops';
 import { ADMIN_DATABASE_URL } from '../support/test-env';
 import { mockAtSmsAccepted, type CapturedSms } from '../support/vendors';
@@ -37,6 +37,12 @@ describe('Pay by Paybill (C2B)', () => {
     const account = await svc.db('accounts').where({ customer_id: customer.id }).first();
     return { customer, posted: account ? account.credits_posted - account.debits_posted : 0 };
   };
+
+  test('when a saver opens Buy, then the amount screen tells them how to pay by Paybill', async () => {
+    const phone = `+254${nextAccount().slice(1)}`;
+    await dial(svc.url, [], { phoneNumber: phone }); // past the first dial's language offer
+    expect((await dial(svc.url, ['1'], { phoneNumber: phone })).last).toBe(`CON ${en.ussd.buyAmountPaybill('10', '150,000', '174379')}`);
+  });
 
   describe('validation', () => {
     test.each([
