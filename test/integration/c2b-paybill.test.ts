@@ -55,6 +55,8 @@ describe('Pay by Paybill (C2B)', () => {
       ['the account is empty', '', '100', 'C2B00012'],
       ['the account is a landline', '0202345678', '100', 'C2B00012'],
       ['the account has too many digits', '07123456789', '100', 'C2B00012'],
+      ['a number inside other text', 'REF0712345678', '100', 'C2B00012'],
+      ['a number with dots', '0712.345.678', '100', 'C2B00012'],
       ['below BUY_MIN_KES', '0712345678', '9', 'C2B00013'],
       ['above BUY_MAX_KES', '0712345678', '150001', 'C2B00013'],
       ['not whole shillings', '0712345678', '100.50', 'C2B00013'],
