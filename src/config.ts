@@ -114,6 +114,19 @@ const optionalCallbackUrl = optionalString.pipe(
     .optional(),
 );
 
+/** Comma-separated IP addresses or CIDR ranges; empty: any address. */
+const ipList = optionalString.transform((v, ctx) => {
+  const { ranges, invalid } = parseIpList(v ?? '');
+  if (invalid.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR range: ${invalid.join(', ')}` });
+    return z.NEVER;
+  }
+  return ranges;
+});
+
+/** A secret path segment: long enough not to be guessed, and nothing a URL would need to escape. */
+const CALLBACK_SECRET_CHARS = /^[A-Za-z0-9_-]{16,}$/;
+
 /** The B2C settings: all of them, or none (selling is then switched off). */
 const B2C_VARIABLES = [
   'MPESA_B2C_SHORTCODE',
@@ -174,6 +187,10 @@ const envSchema = z
     AT_SENDER_ID: optionalString,
     AT_API_URL: optionalString.pipe(z.url().optional()),
     AT_EMULATOR: z.literal('true').optional(),
+    // The last path segment of Africa's Talking's three callbacks (/ussd/<it>, ...): the only thing
+    // that tells its requests from anyone else's. Required outside emulator mode (checked below).
+    AT_CALLBACK_SECRET: optionalString.pipe(z.string().regex(CALLBACK_SECRET_CHARS, 'must be at least 16 characters from A-Z a-z 0-9 _ - (e.g. openssl rand -hex 16)').optional()),
+    AT_CALLBACK_IP_ALLOWLIST: ipList,
 
     USSD_SERVICE_CODE: z.string().regex(/^\*[\d*]+#$/, 'must look like *384*1#'),
     USSD_SESSION_TTL_SECONDS: z.coerce.number().int().min(180).default(300),
@@ -222,14 +239,7 @@ const envSchema = z
       }
       return parsed;
     }),
-    MPESA_CALLBACK_IP_ALLOWLIST: optionalString.transform((v, ctx) => {
-      const { ranges, invalid } = parseIpList(v ?? '');
-      if (invalid.length > 0) {
-        ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR range: ${invalid.join(', ')}` });
-        return z.NEVER;
-      }
-      return ranges;
-    }),
+    MPESA_CALLBACK_IP_ALLOWLIST: ipList,
     STK_PUSHES_PER_HOUR: positiveInt(10),
     USSD_REQUESTS_PER_MINUTE: positiveInt(30),
 
@@ -270,6 +280,10 @@ const envSchema = z
     checkC2bSettings(env, ctx);
     if (env.MPESA_TRANSACTION_TYPE === 'CustomerBuyGoodsOnline' && !env.MPESA_PARTY_B) {
       ctx.addIssue({ code: 'custom', path: ['MPESA_PARTY_B'], message: 'is required (the till number) for CustomerBuyGoodsOnline' });
+    }
+    if (env.MPESA_ENVIRONMENT !== 'emulator' && !env.AT_CALLBACK_SECRET) {
+      // Without it anyone who can reach /ussd could speak for any phone (set a PIN, sell, lock a customer out).
+      ctx.addIssue({ code: 'custom', path: ['AT_CALLBACK_SECRET'], message: `is required with MPESA_ENVIRONMENT=${env.MPESA_ENVIRONMENT}: the secret last path segment of Africa's Talking's callback URLs (at least 16 characters from A-Z a-z 0-9 _ -, e.g. openssl rand -hex 16)` });
     }
     if (env.MPESA_ENVIRONMENT === 'production') {
       if (!env.MPESA_CALLBACK_URL.startsWith('https://')) {
@@ -452,6 +466,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       senderId: e.AT_SENDER_ID,
       apiUrl: e.AT_API_URL?.replace(/\/+$/, ''),
       emulator: e.AT_EMULATOR === 'true',
+      /**
+       * The last path segment of /ussd/<it>, /ussd/events/<it> and /sms/delivery-reports/<it>. null only in
+       * emulator mode without AT_CALLBACK_SECRET: runService then fills in the sandbox's own (src/sandbox/at-secret.ts).
+       */
+      callbackSecret: e.AT_CALLBACK_SECRET ?? null,
+      /** Empty: Africa's Talking's callbacks accepted from any address (the secret path still applies). */
+      callbackIpAllowlist: e.AT_CALLBACK_IP_ALLOWLIST,
     },
     ussd: {
       serviceCode: e.USSD_SERVICE_CODE,

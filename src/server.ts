@@ -9,6 +9,7 @@ import { raisePriceJumpAlert } from './prices/price-jump';
 import { HttpPriceFeed } from './prices/price-source';
 import type { Logger } from './lib/logger';
 import { fundDemoPoolOnce } from './sandbox/demo-pool';
+import { sandboxAtSecret } from './sandbox/at-secret';
 import { startEmbeddedPostgres } from './sandbox/embedded-postgres';
 import { generateInitiatorKeys } from './sandbox/initiator-keys';
 import { createSandbox } from './sandbox/sandbox';
@@ -37,6 +38,8 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
   const server = run.role === 'worker' ? null : await listen(run.port, (req, res) => handler(req, res));
   const port = server ? (server.address() as AddressInfo).port : null;
   if (port !== null) run = bindEmulatorUrls(run, port);
+  // Emulator mode without AT_CALLBACK_SECRET: the sandbox's own, kept under DATA_DIR (printed in the banner).
+  if (run.at.callbackSecret === null) run = { ...run, at: { ...run.at, callbackSecret: sandboxAtSecret(run.dataDir) } };
   // Emulator mode: a key pair generated now stands in for Safaricom's B2C certificate; the emulator keeps the private half.
   const initiatorKeys = run.mpesa.environment === 'emulator' && run.b2c ? generateInitiatorKeys() : null;
   if (initiatorKeys && run.b2c) run = { ...run, b2c: { ...run.b2c, certificatePem: initiatorKeys.publicKeyPem } };

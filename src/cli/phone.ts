@@ -1,13 +1,14 @@
 import * as readline from 'node:readline';
 
 /**
- * npm run phone -- <2547XXXXXXXX> [--url http://127.0.0.1:3000]: a feature phone in the terminal
- * against a running service with its emulators. It dials the USSD code as Africa's Talking would,
- * answers the M-Pesa prompt the Daraja emulator opens, and prints SMS as they land in the AT emulator.
- * Everything comes from argv: only src/config.ts reads the environment.
+ * npm run phone -- <2547XXXXXXXX> [--url http://127.0.0.1:3000] [--secret <AT_CALLBACK_SECRET>]: a feature
+ * phone in the terminal against a running service with its emulators. It dials the USSD code as Africa's
+ * Talking would (POST /ussd/<secret>), answers the M-Pesa prompt the Daraja emulator opens, and prints SMS
+ * as they land in the AT emulator. The secret comes from --secret, else AT_CALLBACK_SECRET, else the
+ * sandbox's /simulator/config (which names the USSD path of the sandbox it is served by).
  */
 
-const USAGE = 'usage: npm run phone -- [2547XXXXXXXX] [--url http://127.0.0.1:3000]';
+const USAGE = 'usage: npm run phone -- [2547XXXXXXXX] [--url http://127.0.0.1:3000] [--secret <AT_CALLBACK_SECRET>]';
 const DEFAULT_URL = 'http://127.0.0.1:3000';
 const DEFAULT_PHONE = '254712345678';
 const NETWORK_CODE = '63902';
@@ -18,6 +19,8 @@ const REQUEST_TIMEOUT_MS = 15_000;
 interface Args {
   phone: string;
   url: string;
+  /** AT_CALLBACK_SECRET; null: learnt from /simulator/config. */
+  secret: string | null;
 }
 
 interface Prompt {
@@ -34,12 +37,19 @@ interface Sms {
   receivedAt: string;
 }
 
-function parseArgs(argv: string[]): Args | string {
+function parseArgs(argv: string[], envSecret: string | undefined): Args | string {
   let phone: string | undefined;
   let url = DEFAULT_URL;
+  let secret = envSecret?.trim() || null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--url') {
+    if (arg === '--secret') {
+      const value = argv[++i];
+      if (!value) return '--secret needs a value';
+      secret = value;
+    } else if (arg.startsWith('--secret=')) {
+      secret = arg.slice('--secret='.length);
+    } else if (arg === '--url') {
       const value = argv[++i];
       if (!value) return '--url needs a value';
       url = value;
@@ -63,7 +73,8 @@ function parseArgs(argv: string[]): Args | string {
   } catch {
     return `not a URL: ${url}`;
   }
-  return { phone: msisdn, url: url.replace(/\/+$/, '') };
+  if (secret !== null && !/^[A-Za-z0-9_-]+$/.test(secret)) return 'the secret has only A-Z a-z 0-9 _ - characters';
+  return { phone: msisdn, url: url.replace(/\/+$/, ''), secret };
 }
 
 /** 0712…, 254712…, +254712… -> 254712…, as the emulators key their phones. */
@@ -98,13 +109,14 @@ async function request(url: string, init: RequestInit = {}): Promise<Response> {
 }
 
 function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2), process.env.AT_CALLBACK_SECRET);
   if (typeof args === 'string') {
     if (args) console.error(args);
     console.error(USAGE);
     process.exit(args ? 2 : 0);
   }
   const { phone, url } = args;
+  let ussdPath: string | null = args.secret ? `/ussd/${args.secret}` : null;
 
   let serviceCode: string | null = null;
   let session: { id: string; inputs: string[] } | null = null;
@@ -159,9 +171,11 @@ function main() {
     try {
       const res = await request(`${url}/simulator/config`);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const body = (await res.json()) as { serviceCode?: string; testNumbers?: Array<{ msisdn: string; behaviour?: string }> };
+      const body = (await res.json()) as { serviceCode?: string; ussdPath?: string; testNumbers?: Array<{ msisdn: string; behaviour?: string }> };
       if (!body.serviceCode) throw new Error('no serviceCode in the answer');
+      if (!ussdPath && !body.ussdPath) throw new Error('no ussdPath in the answer (give --secret or AT_CALLBACK_SECRET)');
       serviceCode = body.serviceCode;
+      ussdPath ??= body.ussdPath!;
       const tests = (body.testNumbers ?? []).map((t) => `${t.msisdn}${t.behaviour ? ` (${t.behaviour})` : ''}`);
       if (tests.length) say(`test numbers:\n  ${tests.join('\n  ')}`);
       return true;
@@ -177,7 +191,7 @@ function main() {
     busy = true;
     let reply: string | null = null;
     try {
-      const res = await request(`${url}/ussd`, {
+      const res = await request(`${url}${ussdPath}`, {
         method: 'POST',
         body: new URLSearchParams({
           sessionId: current.id,

@@ -1,29 +1,58 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { type RequestHandler } from 'express';
-import { ipMatcher } from '../lib/ip';
+import express, { type RequestHandler, type Response } from 'express';
+import { ipMatcher, type IpRange } from '../lib/ip';
+import type { Logger } from '../lib/logger';
 import type { Services } from '../services';
 
 /**
- * What every Daraja callback route puts in front of its body parser. Daraja's callbacks are unsigned:
- *  1. the optional IP allowlist (MPESA_CALLBACK_IP_ALLOWLIST): other addresses get 403, logged without
- *     the body or the secret;
+ * What every vendor callback route (Daraja's and Africa's Talking's) puts in front of its body parser.
+ * Neither vendor signs its callbacks:
+ *  1. the optional IP allowlist: other addresses get 403, logged without the body or the secret;
  *  2. the secret last path segment, compared in constant time: a wrong one gets the same 404 as an
  *     unknown route.
  * The route's `:secret` parameter holds the segment. Nothing is read from the body before both pass.
  */
-export function callbackGuard(s: Pick<Services, 'config' | 'log'>, expectedSecret: string): RequestHandler[] {
+export function secretPathGuard(
+  log: Logger,
+  o: { allowlist: IpRange[]; allowlistVariable: string; expectedSecret: string; forbidden: (res: Response) => void },
+): RequestHandler[] {
   const guards: RequestHandler[] = [];
-  const allowlist = s.config.http.callbackIpAllowlist;
-  if (allowlist.length > 0) {
-    const allowed = ipMatcher(allowlist);
+  if (o.allowlist.length > 0) {
+    const allowed = ipMatcher(o.allowlist);
     guards.push((req, res, next) => {
       if (allowed(req.ip)) return next();
-      s.log.warn({ ip: req.ip, path: maskSecretSegment(req.path), forwardedFor: req.headers['x-forwarded-for'] !== undefined }, 'callback refused: address not in MPESA_CALLBACK_IP_ALLOWLIST');
-      res.status(403).json({ ResultCode: 1, ResultDesc: 'Forbidden' });
+      log.warn({ ip: req.ip, path: maskSecretSegment(req.path), forwardedFor: req.headers['x-forwarded-for'] !== undefined }, `callback refused: address not in ${o.allowlistVariable}`);
+      o.forbidden(res);
     });
   }
-  guards.push((req, res, next) => (secretMatches(String(req.params.secret ?? ''), expectedSecret) ? next() : res.status(404).json({ error: 'not_found' })));
+  guards.push((req, res, next) => (secretMatches(String(req.params.secret ?? ''), o.expectedSecret) ? next() : res.status(404).json({ error: 'not_found' })));
   return guards;
+}
+
+/** Daraja's callbacks: MPESA_CALLBACK_IP_ALLOWLIST, and the secret of the route's own URL. */
+export function callbackGuard(s: Pick<Services, 'config' | 'log'>, expectedSecret: string): RequestHandler[] {
+  return secretPathGuard(s.log, {
+    allowlist: s.config.http.callbackIpAllowlist,
+    allowlistVariable: 'MPESA_CALLBACK_IP_ALLOWLIST',
+    expectedSecret,
+    forbidden: (res) => res.status(403).json({ ResultCode: 1, ResultDesc: 'Forbidden' }),
+  });
+}
+
+/**
+ * Africa's Talking's three callbacks (USSD, USSD events, SMS delivery reports): AT_CALLBACK_IP_ALLOWLIST
+ * and AT_CALLBACK_SECRET. Without a secret (never after start-up: config requires it outside the
+ * emulator, and the sandbox makes one) every request is a 404.
+ */
+export function atCallbackGuard(s: Pick<Services, 'config' | 'log'>): RequestHandler[] {
+  const { callbackSecret, callbackIpAllowlist } = s.config.at;
+  if (!callbackSecret) return [(_req, res) => void res.status(404).json({ error: 'not_found' })];
+  return secretPathGuard(s.log, {
+    allowlist: callbackIpAllowlist,
+    allowlistVariable: 'AT_CALLBACK_IP_ALLOWLIST',
+    expectedSecret: callbackSecret,
+    forbidden: (res) => res.status(403).type('text/plain').send('Forbidden'),
+  });
 }
 
 export function secretMatches(given: string, expected: string): boolean {
@@ -33,7 +62,7 @@ export function secretMatches(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** `/mpesa/callback/<secret>` -> `/mpesa/callback/***`: the secret never reaches a log. */
+/** `/mpesa/callback/<secret>` -> `/mpesa/callback/***` (and `/ussd/<secret>` -> `/ussd/***`): the secret never reaches a log. */
 export function maskSecretSegment(path: string): string {
   return path.replace(/\/[^/]*$/, '/***');
 }

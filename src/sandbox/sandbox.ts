@@ -20,6 +20,9 @@ export interface Sandbox {
 /** The offline world the service talks to when MPESA_ENVIRONMENT=emulator: Safaricom, Africa's Talking, a phone. */
 export function createSandbox(config: RunConfig, port: number, log: Logger, initiatorKeys: InitiatorKeys | null = null): Sandbox {
   const self = `http://127.0.0.1:${port}`;
+  // Africa's Talking's callbacks live under the secret path here too (runService has filled it in).
+  const atSecret = config.at.callbackSecret ?? '';
+  const ussdPath = `/ussd/${atSecret}`;
   const daraja = createDarajaEmulator({
     consumerKey: config.mpesa.consumerKey,
     consumerSecret: config.mpesa.consumerSecret,
@@ -39,7 +42,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
     log,
   });
   const at = config.at.emulator
-    ? createAtEmulator({ username: config.at.username, apiKey: config.at.apiKey, deliveryReportUrl: `${self}/sms/delivery-reports`, log })
+    ? createAtEmulator({ username: config.at.username, apiKey: config.at.apiKey, deliveryReportUrl: `${self}/sms/delivery-reports/${atSecret}`, log })
     : null;
 
   const router = Router();
@@ -48,7 +51,7 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
   const page = path.join(projectRoot(), 'simulator', 'index.html');
   router.get('/simulator', (_req, res) => res.sendFile(page));
   router.get('/simulator/config', (_req, res) =>
-    res.json({ serviceCode: config.ussd.serviceCode, paybill: config.c2b?.shortcode ?? null, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT }] }),
+    res.json({ serviceCode: config.ussd.serviceCode, ussdPath, paybill: config.c2b?.shortcode ?? null, testNumbers: [...EMULATOR_TEST_NUMBERS, { msisdn: 'any other', behaviour: HUMAN_PROMPT }] }),
   );
 
   return {
@@ -58,7 +61,8 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
         '',
         'Gold wallet sandbox is ready (M-Pesa and Africa\'s Talking are emulated; nothing leaves this machine).',
         `  Phone simulator:  http://localhost:${p}/simulator     (terminal: npm run phone -- 254712345678 --url http://127.0.0.1:${p})`,
-        `  USSD code:        ${config.ussd.serviceCode}        (POST http://localhost:${p}/ussd)`,
+        `  USSD code:        ${config.ussd.serviceCode}`,
+        `  USSD callback:    POST http://localhost:${p}${ussdPath}`,
         `  SMS:              ${at ? 'Africa\'s Talking emulator, inbox per phone in the simulator' : 'real Africa\'s Talking (' + config.at.username + ')'}`,
         '  Test phone numbers:',
         ...EMULATOR_TEST_NUMBERS.map((n) => `    ${n.msisdn}  ${n.behaviour}`),

@@ -9,8 +9,11 @@ import { startSandboxProcess, type SandboxProcess } from '../support/sandbox-pro
  */
 describe('the sandbox on a bare machine', () => {
   let sandbox: SandboxProcess;
+  /** The sandbox's own AT_CALLBACK_SECRET, read from its banner as a person setting up would. */
+  let atSecret: string;
   beforeAll(async () => {
     sandbox = await startSandboxProcess();
+    atSecret = /USSD callback: +POST http:\/\/localhost:\d+\/ussd\/([A-Za-z0-9_-]{16,})\s/.exec(sandbox.output())?.[1] ?? 'not in the banner';
   }, 90_000);
   afterAll(async () => {
     expect(await sandbox.stop()).toBe(0);
@@ -20,6 +23,7 @@ describe('the sandbox on a bare machine', () => {
     const out = sandbox.output();
     expect(out).toContain(`${sandbox.url.replace('127.0.0.1', 'localhost')}/simulator`);
     expect(out).toContain('*384*1#');
+    expect(out).toContain(`USSD callback:    POST ${sandbox.url.replace('127.0.0.1', 'localhost')}/ussd/${atSecret}`);
     expect(out).toMatch(/254708374149\s+pays/);
     expect(out).toMatch(/"queues":"postgres"/);
     expect(out).toMatch(/"mpesa":"emulator"/);
@@ -28,7 +32,7 @@ describe('the sandbox on a bare machine', () => {
   });
 
   test('when the approving test number buys, then the prompt is paid, the receipt SMS arrives and the books balance', async () => {
-    const { last, screens } = await dial(sandbox.url, ['1', '500', '1'], { phoneNumber: '+254708374149' });
+    const { last, screens } = await dial(sandbox.url, ['1', '500', '1'], { phoneNumber: '+254708374149', atSecret });
     expect(screens[2]).toMatch(/^CON Buy 0\.0588 g of gold for KES 500/);
     expect(last).toMatch(/^END Request received/);
 
@@ -54,7 +58,7 @@ describe('the sandbox on a bare machine', () => {
   }, 60_000);
 
   test('when a number that rejects buys, then the reservation goes back to the pool and the SMS says so', async () => {
-    await dial(sandbox.url, ['1', '100', '1'], { phoneNumber: '+254711223344' });
+    await dial(sandbox.url, ['1', '100', '1'], { phoneNumber: '+254711223344', atSecret });
     const inbox = await waitFor(async () => {
       const res = (await (await fetch(`${sandbox.url}/emulators/at/inbox/254711223344`)).json()) as { messages: Array<{ message: string }> };
       return res.messages.length > 0 && res.messages;

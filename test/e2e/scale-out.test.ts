@@ -8,7 +8,7 @@ import { createDarajaEmulator, type DarajaEmulator } from '../../src/emulators/d
 import { fundPool } from '../../src/ledger/fund-pool';
 import { checkBooks } from '../../src/ledger/ledger';
 import { createLogger } from '../../src/lib/logger';
-import { SANDBOX_PASSKEY, SERVICE_CODE, waitFor } from '../support/harness';
+import { AT_SECRET, DELIVERY_REPORTS_PATH, SANDBOX_PASSKEY, SERVICE_CODE, waitFor } from '../support/harness';
 import { dial } from '../support/http';
 import { OPS_TOKEN, sample } from '../support/ops';
 import { freePort } from '../support/sandbox-process';
@@ -92,7 +92,7 @@ describe('2 web + 2 worker processes on one Postgres and one Redis', () => {
     const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
 
     daraja = createDarajaEmulator({ consumerKey: 'scale-consumer-key', consumerSecret: 'scale-consumer-secret', shortcode: '174379', passkey: SANDBOX_PASSKEY, log, callbackDelayMs: 100 });
-    at = createAtEmulator({ username: 'scaleout', apiKey: 'scale-at-key', deliveryReportUrl: `${webUrls[0]}/sms/delivery-reports`, deliveryDelayMs: 50, log });
+    at = createAtEmulator({ username: 'scaleout', apiKey: 'scale-at-key', deliveryReportUrl: `${webUrls[0]}${DELIVERY_REPORTS_PATH}`, deliveryDelayMs: 50, log });
     const app = express();
     app.use('/daraja', daraja.router);
     app.use('/at', at.router);
@@ -124,6 +124,7 @@ describe('2 web + 2 worker processes on one Postgres and one Redis', () => {
       AT_USERNAME: 'scaleout',
       AT_API_KEY: 'scale-at-key',
       AT_API_URL: `${emulatorUrl}/at`,
+      AT_CALLBACK_SECRET: AT_SECRET,
       USSD_SERVICE_CODE: SERVICE_CODE,
       GOLD_PRICE_KES_PER_GRAM: '8500',
       JOB_BACKOFF_MS: '200',

@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { en } from '../../src/i18n/en';
 import { B2C_RESULT_PATH, B2C_STATUS_PATH, B2C_TIMEOUT_PATH, b2cTestEnv } from '../support/b2c-env';
-import { CALLBACK_PATH, expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
+import { CALLBACK_PATH, DELIVERY_REPORTS_PATH, USSD_EVENTS_PATH, USSD_PATH, expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
 import { newSessionId, postCallback } from '../support/http';
 import { buyUntilPushed, orderStatus } from '../support/flows';
 import { mockAtSmsAccepted, stkCallbackBody } from '../support/vendors';
@@ -153,7 +153,7 @@ describe('request body caps and unstorable characters', () => {
   test('when a USSD body is larger than 8 kB, then it still answers 200 END and creates nothing', async () => {
     const customers = Number((await svc.db('customers').count({ n: '*' }))[0]!.n);
     const form = new URLSearchParams({ sessionId: newSessionId(), serviceCode: '*384*1#', phoneNumber: '+254719000001', networkCode: '63902', text: '', padding });
-    const res = await fetch(`${svc.url}/ussd`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const res = await fetch(`${svc.url}${USSD_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await res.text()).toBe(`END ${en.ussd.invalidRequest}`);
@@ -169,21 +169,21 @@ describe('request body caps and unstorable characters', () => {
 
   test('when an SMS delivery report carries control characters, then it is refused with 400', async () => {
     for (const id of ['ATXid_\u0000', 'ATXid_\u0007x']) {
-      const res = await fetch(`${svc.url}/sms/delivery-reports`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ id, status: 'Success' }) });
+      const res = await fetch(`${svc.url}${DELIVERY_REPORTS_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ id, status: 'Success' }) });
       expect(res.status).toBe(400);
     }
   });
 
   test('when a USSD end-of-session notification carries a NUL character, then it is refused with 400, not a 500', async () => {
     for (const fields of [{ sessionId: 'ATUid_\u0000' }, { sessionId: 'ATUid_nul', input: '1*\u0000' }, { sessionId: 'ATUid_nul2', errorMessage: 'x\u0000' }] as Array<Record<string, string>>) {
-      const res = await fetch(`${svc.url}/ussd/events`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ status: 'Success', ...fields }) });
+      const res = await fetch(`${svc.url}${USSD_EVENTS_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ status: 'Success', ...fields }) });
       expect(res.status).toBe(400);
     }
   });
 
   test('when an SMS delivery report is larger than 8 kB, then it is refused with 413', async () => {
     const form = new URLSearchParams({ id: 'ATXid_unknown', status: 'Success', padding });
-    const res = await fetch(`${svc.url}/sms/delivery-reports`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const res = await fetch(`${svc.url}${DELIVERY_REPORTS_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
     expect(res.status).toBe(413);
   });
 });

@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { createDb } from '../../src/db/knex';
-import { CALLBACK_PATH, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { AT_SECRET, CALLBACK_PATH, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { buyUntilPushed } from '../support/flows';
 import { postCallback } from '../support/http';
 import { ops, sample } from '../support/ops';
@@ -36,7 +36,9 @@ describe('GET /metrics', () => {
     // Every USSD request was timed under its route, and each served one screen.
     const screens = m.split('\n').filter((l) => l.startsWith('ussd_screens_total{')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
     expect(screens).toBeGreaterThanOrEqual(8);
-    expect(sample(m, 'http_request_duration_seconds_count', { route: '/ussd', method: 'POST', status: '200' })).toBe(screens);
+    // Under the route pattern: Africa's Talking's secret path segment never becomes a label.
+    expect(sample(m, 'http_request_duration_seconds_count', { route: '/ussd/:secret', method: 'POST', status: '200' })).toBe(screens);
+    expect(m).not.toContain(AT_SECRET);
     expect(sample(m, 'http_request_duration_seconds_count', { route: '/mpesa/callback/:secret', method: 'POST', status: '200' })).toBe(2);
     expect(m).not.toContain(CALLBACK_PATH.split('/').pop()!);
     expect(sample(m, 'ussd_screens_total', { screen: 'home' })).toBe(2);

@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { en } from '../../src/i18n/en';
 import { sessionKey } from '../../src/ussd/session-store';
-import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
+import { DARAJA_HOST, USSD_PATH, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { mockDarajaToken } from '../support/vendors';
 import { dial, newSessionId, ussd } from '../support/http';
 
@@ -97,7 +97,7 @@ describe('POST /ussd', () => {
 
   test('when the body is malformed, then it still answers 200 END and changes nothing', async () => {
     const before = await counts();
-    const res = await fetch(`${svc.url}/ussd`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'text=1' });
+    const res = await fetch(`${svc.url}${USSD_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'text=1' });
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/^END /);
     expect(await counts()).toEqual(before);

@@ -9,7 +9,7 @@ import { sw } from '../../src/i18n/sw';
 import { eatTime } from '../../src/lib/eat-time';
 import { HttpPriceFeed } from '../../src/prices/price-source';
 import { sessionKey } from '../../src/ussd/session-store';
-import { AT_SANDBOX_HOST, DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
+import { AT_SANDBOX_HOST, DARAJA_HOST, USSD_EVENTS_PATH, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial, newSessionId, postCallback, ussd } from '../support/http';
 import { msisdnOf, nextPhone } from '../support/phones';
 import { mockAtSmsAccepted, mockStkPushAccepted, stkCallbackBody, type CapturedSms, type CapturedStk } from '../support/vendors';
@@ -369,7 +369,7 @@ describe('the USSD wallet: PIN, My gold, Statement, languages, resume, events', 
 
   describe('POST /ussd/events', () => {
     const postEvent = (fields: Record<string, string>) =>
-      fetch(`${svc.url}/ussd/events`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+      fetch(`${svc.url}${USSD_EVENTS_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
 
     test('when Africa\'s Talking reports the end of a session, then it is recorded once, with every PIN position scrubbed', async () => {
       const phone = nextPhone();

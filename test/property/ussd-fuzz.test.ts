@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { SERVICE_CODE, startTestService, type TestService } from '../support/harness';
+import { SERVICE_CODE, USSD_PATH, startTestService, type TestService } from '../support/harness';
 
 /**
  * Whatever reaches POST /ussd (random session ids, service codes, phone numbers, texts with runs of
@@ -74,7 +74,7 @@ describe.each(['redis', 'postgres'] as const)('POST /ussd under random input, se
     const kinds = { CON: 0, END: 0 };
     await fc.assert(
       fc.asyncProperty(request, async ({ contentType, body }) => {
-        const res = await fetch(`${svc.url}/ussd`, { method: 'POST', headers: { 'content-type': contentType }, body });
+        const res = await fetch(`${svc.url}${USSD_PATH}`, { method: 'POST', headers: { 'content-type': contentType }, body });
         const reply = await res.text();
         kinds[reply.slice(0, 3) as 'CON' | 'END'] += 1;
         expect(res.status).toBe(200);

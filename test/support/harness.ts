@@ -15,6 +15,11 @@ export const DARAJA_HOST = 'https://sandbox.safaricom.co.ke';
 export const AT_SANDBOX_HOST = 'https://api.sandbox.africastalking.com';
 export const SERVICE_CODE = '*384*1#';
 export const CALLBACK_PATH = '/mpesa/callback/s3cr3t-Path-9f8e';
+/** Africa's Talking's callbacks: /ussd/<it>, /ussd/events/<it>, /sms/delivery-reports/<it>. */
+export const AT_SECRET = 'at-Secret-7c1e9a4b2d';
+export const USSD_PATH = `/ussd/${AT_SECRET}`;
+export const USSD_EVENTS_PATH = `/ussd/events/${AT_SECRET}`;
+export const DELIVERY_REPORTS_PATH = `/sms/delivery-reports/${AT_SECRET}`;
 
 export function baseEnv(): Record<string, string> {
   return {
@@ -30,6 +35,7 @@ export function baseEnv(): Record<string, string> {
     MPESA_CALLBACK_URL: `https://wallet.example.com${CALLBACK_PATH}`,
     AT_USERNAME: 'sandbox',
     AT_API_KEY: 'test-at-key',
+    AT_CALLBACK_SECRET: AT_SECRET,
     USSD_SERVICE_CODE: SERVICE_CODE,
     GOLD_PRICE_KES_PER_GRAM: '8500',
     JOB_ATTEMPTS: '4',

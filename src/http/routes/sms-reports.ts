@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { recordDeliveryReport } from '../../notifications/record-delivery-report';
 import type { Services } from '../../services';
 import { KNOWN_DELIVERY_STATUSES } from '../../vendors/at-sms-status';
+import { atCallbackGuard } from '../callback-guard';
 
 // No control characters: Postgres cannot store NUL, and no real message id or reason has any.
 const printable = /^[^\u0000-\u001f\u007f]*$/;
@@ -15,10 +16,10 @@ const reportBody = z.object({
   failureReason: z.string().max(200).regex(printable).optional(),
 });
 
-/** Africa's Talking's SMS delivery reports (form-encoded, set as the callback URL in AT's dashboard). */
+/** Africa's Talking's SMS delivery reports (form-encoded; /sms/delivery-reports/<AT_CALLBACK_SECRET> is the callback URL in AT's dashboard). */
 export function smsReportsRouter(s: Services): Router {
   const router = Router();
-  router.post('/sms/delivery-reports', express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
+  router.post('/sms/delivery-reports/:secret', ...atCallbackGuard(s), express.urlencoded({ extended: false, limit: '8kb' }), async (req, res) => {
     const parsed = reportBody.safeParse(req.body ?? {});
     if (!parsed.success) {
       res.status(400).json({ error: 'invalid_report' });

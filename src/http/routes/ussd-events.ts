@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import type { Services } from '../../services';
 import { recordUssdEvent } from '../../ussd/record-ussd-event';
+import { atCallbackGuard } from '../callback-guard';
 
 const optionalInt = z.coerce.number().int().min(0).max(2_147_483_647).optional().catch(undefined);
 
@@ -22,10 +23,10 @@ const eventBody = z.object({
   date: text(50).optional(),
 });
 
-/** Africa's Talking's USSD end-of-session notification (form-encoded; set as the events URL in AT's dashboard). */
+/** Africa's Talking's USSD end-of-session notification (form-encoded; /ussd/events/<AT_CALLBACK_SECRET> is the events URL in AT's dashboard). */
 export function ussdEventsRouter(s: Services): Router {
   const router = Router();
-  router.post('/ussd/events', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 30 }), async (req, res) => {
+  router.post('/ussd/events/:secret', ...atCallbackGuard(s), express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 30 }), async (req, res) => {
     const parsed = eventBody.safeParse(req.body ?? {});
     if (!parsed.success) {
       // The body is not logged: its `input` may carry a PIN.

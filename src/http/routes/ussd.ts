@@ -4,6 +4,7 @@ import { catalogFor } from '../../i18n';
 import { formatReply } from '../../ussd/machine';
 import { handleUssd } from '../../ussd/handle-ussd';
 import type { Services } from '../../services';
+import { atCallbackGuard } from '../callback-guard';
 
 // Control characters never come from Africa's Talking, and a NUL cannot even be stored (session keys in Postgres).
 const printable = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/);
@@ -19,13 +20,18 @@ const ussdBody = z.object({
 // Africa's Talking sends six short fields; anything much bigger is not from it.
 const parseForm = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
 
-/** Africa's Talking USSD: always 200 text/plain `CON`/`END`, whatever happens behind it. */
+/**
+ * Africa's Talking USSD at /ussd/<AT_CALLBACK_SECRET>: always 200 text/plain `CON`/`END`, whatever happens
+ * behind it. The phoneNumber of the form is believed, so the secret path (and the optional allowlist) is
+ * what keeps anyone else from speaking for a phone: any other path is a 404 before a session, rate-limit
+ * tick or row is touched.
+ */
 export function ussdRouter(s: Services): Router {
   const router = Router();
   const refuse = (res: Response) => res.type('text/plain').send(formatReply({ end: true, text: catalogFor('en').ussd.invalidRequest }));
   // A body too large or unreadable still gets an END (never a 4xx AT would show as an error).
   const form: RequestHandler = (req, res, next) => parseForm(req, res, (err?: unknown) => (err ? refuse(res) : next()));
-  router.post('/ussd', form, async (req, res) => {
+  router.post('/ussd/:secret', ...atCallbackGuard(s), form, async (req, res) => {
     res.type('text/plain');
     const t = catalogFor('en');
     const parsed = ussdBody.safeParse(req.body ?? {});
