@@ -20,13 +20,18 @@ const SANDBOX_PASSKEY = 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ad
 export const EMULATOR_CALLBACK_SECRET = 'emulator-callback';
 
 /**
- * With no M-Pesa credentials at all, the service runs against its built-in emulators: these are the
- * values it then uses. Set any credential and you get the real Daraja sandbox (or production).
+ * Emulator mode is never an accident. It is used only when MPESA_ENVIRONMENT=emulator is set, or when
+ * nothing at all is configured (no DATABASE_URL, no M-Pesa credentials: `npm start` on a bare machine,
+ * the embedded sandbox); these are the values it then uses. A service given a DATABASE_URL (a real
+ * deployment) without MPESA_ENVIRONMENT is taken as `sandbox`, so each missing M-Pesa variable stops
+ * start-up by name instead of silently approving its own prompts. NODE_ENV=production never runs the
+ * emulators (refused in the schema below).
  */
 function withEmulatorDefaults(env: Record<string, string | undefined>): Record<string, string | undefined> {
   const given = (name: string) => (env[name] ?? '').trim() !== '';
   const noMpesaCredentials = !['MPESA_CONSUMER_KEY', 'MPESA_CONSUMER_SECRET', 'MPESA_PASSKEY'].some(given);
-  const environment = given('MPESA_ENVIRONMENT') ? env.MPESA_ENVIRONMENT : noMpesaCredentials ? 'emulator' : 'sandbox';
+  const bareMachine = noMpesaCredentials && !given('DATABASE_URL');
+  const environment = given('MPESA_ENVIRONMENT') ? env.MPESA_ENVIRONMENT : bareMachine ? 'emulator' : 'sandbox';
   if (environment !== 'emulator') return { ...env, MPESA_ENVIRONMENT: environment };
   const port = given('PORT') ? env.PORT : '3000';
   const self = `http://127.0.0.1:${port}`;
@@ -125,7 +130,8 @@ const ipList = optionalString.transform((v, ctx) => {
 });
 
 /** A secret path segment: long enough not to be guessed, and nothing a URL would need to escape. */
-const CALLBACK_SECRET_CHARS = /^[A-Za-z0-9_-]{16,}$/;
+const MIN_SECRET_LENGTH = 16;
+const CALLBACK_SECRET_CHARS = new RegExp(`^[A-Za-z0-9_-]{${MIN_SECRET_LENGTH},}$`);
 
 /** The B2C settings: all of them, or none (selling is then switched off). */
 const B2C_VARIABLES = [
@@ -281,11 +287,16 @@ const envSchema = z
     if (env.MPESA_TRANSACTION_TYPE === 'CustomerBuyGoodsOnline' && !env.MPESA_PARTY_B) {
       ctx.addIssue({ code: 'custom', path: ['MPESA_PARTY_B'], message: 'is required (the till number) for CustomerBuyGoodsOnline' });
     }
-    if (env.MPESA_ENVIRONMENT !== 'emulator' && !env.AT_CALLBACK_SECRET) {
-      // Without it anyone who can reach /ussd could speak for any phone (set a PIN, sell, lock a customer out).
-      ctx.addIssue({ code: 'custom', path: ['AT_CALLBACK_SECRET'], message: `is required with MPESA_ENVIRONMENT=${env.MPESA_ENVIRONMENT}: the secret last path segment of Africa's Talking's callback URLs (at least 16 characters from A-Z a-z 0-9 _ -, e.g. openssl rand -hex 16)` });
+    if (env.MPESA_ENVIRONMENT === 'emulator' && env.NODE_ENV === 'production') {
+      // The emulator approves any prompt its caller likes: in production that is free gold from real books.
+      ctx.addIssue({ code: 'custom', path: ['MPESA_ENVIRONMENT'], message: 'emulator mode is refused with NODE_ENV=production: set MPESA_ENVIRONMENT=production with the M-Pesa and Africa\'s Talking settings (README, Going live)' });
     }
+    checkCallbackSecrets(env, ctx);
     if (env.MPESA_ENVIRONMENT === 'production') {
+      // A price over http can be rewritten on the way: a feed at KES 1/g would sell the pool for nothing.
+      if (env.PRICE_URL && !env.PRICE_URL.startsWith('https://')) {
+        ctx.addIssue({ code: 'custom', path: ['PRICE_URL'], message: 'must be https in production' });
+      }
       if (!env.MPESA_CALLBACK_URL.startsWith('https://')) {
         ctx.addIssue({ code: 'custom', path: ['MPESA_CALLBACK_URL'], message: 'must be https in production' });
       }
@@ -334,6 +345,22 @@ function checkB2cSettings(env: ParsedEnv, ctx: z.RefinementCtx) {
     const other = seen.get(prefix);
     if (other) ctx.addIssue({ code: 'custom', path: [name], message: `needs a path of its own: ${other} already uses ${prefix}/<secret>` });
     else seen.set(prefix, name);
+  }
+}
+
+/**
+ * Daraja's callbacks are unsigned: the last path segment of each callback URL is the only thing that
+ * tells Safaricom from anyone else. Outside the emulator it must be long enough not to be guessed (a
+ * segment like `callback` is refused). AT_CALLBACK_SECRET's own format is checked where it is declared.
+ */
+function checkCallbackSecrets(env: ParsedEnv, ctx: z.RefinementCtx) {
+  if (env.MPESA_ENVIRONMENT === 'emulator') return;
+  const urls = { MPESA_CALLBACK_URL: env.MPESA_CALLBACK_URL, MPESA_B2C_RESULT_URL: env.MPESA_B2C_RESULT_URL, MPESA_B2C_TIMEOUT_URL: env.MPESA_B2C_TIMEOUT_URL, MPESA_B2C_STATUS_RESULT_URL: env.MPESA_B2C_STATUS_RESULT_URL };
+  for (const [name, url] of Object.entries(urls)) {
+    // A URL with no secret segment at all is already refused by its own schema.
+    if (url && new URL(url).pathname.split('/').filter(Boolean).length >= 2 && callbackRoute(url).secret.length < MIN_SECRET_LENGTH) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `its last path segment is the secret: at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 16)` });
+    }
   }
 }
 
@@ -422,10 +449,23 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * AT_CALLBACK_SECRET outside emulator mode. Checked apart from the schema so that it is named together
+ * with every other missing variable (the schema's cross-checks run only once each field is valid).
+ */
+function missingAtSecret(env: Record<string, string | undefined>): string[] {
+  const environment = env.MPESA_ENVIRONMENT?.trim();
+  if (environment === 'emulator' || (env.AT_CALLBACK_SECRET ?? '').trim() !== '') return [];
+  // Without it anyone who can reach /ussd could speak for any phone (set a PIN, sell, lock a customer out).
+  return [`AT_CALLBACK_SECRET: is required with MPESA_ENVIRONMENT=${environment}: the secret last path segment of Africa's Talking's callback URLs (at least 16 characters from A-Z a-z 0-9 _ -, e.g. openssl rand -hex 16)`];
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
-  const parsed = envSchema.safeParse(withEmulatorDefaults(env));
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
+  const effective = withEmulatorDefaults(env);
+  const parsed = envSchema.safeParse(effective);
+  const missing = missingAtSecret(effective);
+  if (!parsed.success || missing.length > 0) {
+    throw new ConfigError([...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`)), ...missing]);
   }
   const e = parsed.data;
   const certificate = e.MPESA_B2C_CERT_PATH ? readCertificate(e.MPESA_B2C_CERT_PATH) : null;

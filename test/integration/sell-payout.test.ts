@@ -26,9 +26,9 @@ import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, stkCallbackBod
 
 const B2C_PATH = '/mpesa/b2c/v3/paymentrequest';
 const STATUS_PATH = '/mpesa/transactionstatus/v1/query';
-const RESULT_PATH = '/mpesa/b2c/result/b2c-Result-7f3a';
-const TIMEOUT_PATH = '/mpesa/b2c/timeout/b2c-Timeout-9c1d';
-const STATUS_RESULT_PATH = '/mpesa/b2c/status/b2c-Status-4e2b';
+const RESULT_PATH = '/mpesa/b2c/result/b2c-Result-7f3a8b';
+const TIMEOUT_PATH = '/mpesa/b2c/timeout/b2c-Timeout-9c1d2e';
+const STATUS_RESULT_PATH = '/mpesa/b2c/status/b2c-Status-4e2b5c';
 const INITIATOR_PASSWORD = 'Initiator-Pass!1';
 const SELL_PRICE = 800_000; // KES 8,000 per gram, in cents
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

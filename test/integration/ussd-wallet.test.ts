@@ -20,7 +20,7 @@ import { mockAtSmsAccepted, mockStkPushAccepted, stkCallbackBody, type CapturedS
  * continuing a dropped session, and the end-of-session notification.
  */
 
-const RESULT_PATH = '/mpesa/b2c/result/b2c-Result-5d1e';
+const RESULT_PATH = '/mpesa/b2c/result/b2c-Result-5d1e6f';
 const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const certDir = mkdtempSync(path.join(tmpdir(), 'gold-wallet-cert-'));
 const CERT_PATH = path.join(certDir, 'safaricom-test.pem');
@@ -34,8 +34,8 @@ const WALLET_ENV = {
   MPESA_INITIATOR_PASSWORD: 'Initiator-Pass!1',
   MPESA_B2C_CERT_PATH: CERT_PATH,
   MPESA_B2C_RESULT_URL: `https://wallet.example.com${RESULT_PATH}`,
-  MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/timeout/b2c-Timeout-2a9f',
-  MPESA_B2C_STATUS_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/status/b2c-Status-8c3b',
+  MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/timeout/b2c-Timeout-2a9f3b',
+  MPESA_B2C_STATUS_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/status/b2c-Status-8c3b4d',
   PIN_LOCK_SECONDS: '3',
   LOG_LEVEL: 'debug',
 };

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-export const B2C_RESULT_PATH = '/mpesa/b2c/result/sec-Result-1a2b';
-export const B2C_TIMEOUT_PATH = '/mpesa/b2c/timeout/sec-Timeout-3c4d';
-export const B2C_STATUS_PATH = '/mpesa/b2c/status/sec-Status-5e6f';
+export const B2C_RESULT_PATH = '/mpesa/b2c/result/sec-Result-1a2b3c';
+export const B2C_TIMEOUT_PATH = '/mpesa/b2c/timeout/sec-Timeout-3c4d5e';
+export const B2C_STATUS_PATH = '/mpesa/b2c/status/sec-Status-5e6f7a';
 
 /**
  * The B2C settings that switch selling on (and mount its three callback routes), with a throw-away

@@ -19,9 +19,9 @@ const B2C = {
   MPESA_INITIATOR_NAME: 'goldwallet_api',
   MPESA_INITIATOR_PASSWORD: ' pass with spaces ',
   MPESA_B2C_CERT_PATH: CERT,
-  MPESA_B2C_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/result/r-secret',
-  MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/timeout/t-secret',
-  MPESA_B2C_STATUS_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/status/s-secret',
+  MPESA_B2C_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/result/r-secret-0123456789',
+  MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/timeout/t-secret-0123456789',
+  MPESA_B2C_STATUS_RESULT_URL: 'https://wallet.example.com/mpesa/b2c/status/s-secret-0123456789',
 };
 
 function problems(env: Record<string, string | undefined>): string[] {
@@ -53,9 +53,9 @@ describe('configuration: selling (B2C) and daily limits', () => {
       resultUrl: B2C.MPESA_B2C_RESULT_URL,
       timeoutUrl: B2C.MPESA_B2C_TIMEOUT_URL,
       statusResultUrl: B2C.MPESA_B2C_STATUS_RESULT_URL,
-      resultRoute: { pathPrefix: '/mpesa/b2c/result', secret: 'r-secret' },
-      timeoutRoute: { pathPrefix: '/mpesa/b2c/timeout', secret: 't-secret' },
-      statusResultRoute: { pathPrefix: '/mpesa/b2c/status', secret: 's-secret' },
+      resultRoute: { pathPrefix: '/mpesa/b2c/result', secret: 'r-secret-0123456789' },
+      timeoutRoute: { pathPrefix: '/mpesa/b2c/timeout', secret: 't-secret-0123456789' },
+      statusResultRoute: { pathPrefix: '/mpesa/b2c/status', secret: 's-secret-0123456789' },
     });
   });
 
@@ -73,12 +73,12 @@ describe('configuration: selling (B2C) and daily limits', () => {
 
   test('when a B2C URL has no secret segment, shares a path with another callback, or is http in production, then it is refused', () => {
     expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_RESULT_URL: 'https://wallet.example.com/result' })).toEqual([expect.stringMatching(/^MPESA_B2C_RESULT_URL: needs a path with at least two segments/)]);
-    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/result/other' })).toEqual([
+    expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_TIMEOUT_URL: 'https://wallet.example.com/mpesa/b2c/result/other-0123456789ab' })).toEqual([
       'MPESA_B2C_TIMEOUT_URL: needs a path of its own: MPESA_B2C_RESULT_URL already uses /mpesa/b2c/result/<secret>',
     ]);
     expect(problems({ ...baseEnv(), ...B2C, MPESA_B2C_RESULT_URL: 'https://wallet.example.com/mpesa/callback/x' })[0]).toMatch(/MPESA_CALLBACK_URL already uses \/mpesa\/callback/);
     const prod = { ...baseEnv(), ...B2C, MPESA_ENVIRONMENT: 'production', AT_USERNAME: 'goldco' };
-    expect(problems({ ...prod, MPESA_B2C_STATUS_RESULT_URL: 'http://wallet.example.com/mpesa/b2c/status/s' })).toEqual(['MPESA_B2C_STATUS_RESULT_URL: must be https in production']);
+    expect(problems({ ...prod, MPESA_B2C_STATUS_RESULT_URL: 'http://wallet.example.com/mpesa/b2c/status/s-0123456789abcdef' })).toEqual(['MPESA_B2C_STATUS_RESULT_URL: must be https in production']);
   });
 
   test('when sell amounts leave what B2C pays (KES 10 to 250,000) or cross, then they are refused', () => {
