@@ -254,6 +254,8 @@ const envSchema = z
     OPS_ALLOW_TEST_STK: z.enum(['true', 'false']).default('false'),
     OPS_QUERY_TIMEOUT_MS: positiveInt(20000),
     METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    // Bull Board can delete jobs and the reconciliation schedule: read-only unless asked for.
+    OPS_QUEUES_WRITABLE: z.enum(['0', '1']).default('0'),
     SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(120000).default(0),
     WORKER_HTTP_PORT: optionalString.pipe(
       z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).refine((n) => n <= 65535, 'must be a port number').optional(),
@@ -621,8 +623,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowTestStk: e.OPS_ALLOW_TEST_STK === 'true' || e.MPESA_ENVIRONMENT !== 'production',
       /** How long GET /mpesa/status/:id?live=1 waits for its query job before answering 504. */
       queryTimeoutMs: e.OPS_QUERY_TIMEOUT_MS,
-      /** Bearer token for GET /metrics; null: /metrics is open (keep it on a private network). */
+      /**
+       * Bearer token for GET /metrics (the ops token is accepted too). With neither, /metrics is open in
+       * emulator mode and not served at all (404) otherwise: pool balances and order counts are not public.
+       */
       metricsToken: e.METRICS_TOKEN ?? null,
+      /** OPS_QUEUES_WRITABLE=1: Bull Board may retry, clean, remove and pause; otherwise it is read-only. */
+      queuesWritable: e.OPS_QUEUES_WRITABLE === '1',
       /** After SIGTERM, /ready answers 503 this long before the server stops taking connections. */
       shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
       /** A ROLE=worker process answers /live, /ready and /metrics on this port; null: no HTTP at all. */

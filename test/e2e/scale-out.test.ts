@@ -236,7 +236,7 @@ describe('2 web + 2 worker processes on one Postgres and one Redis', () => {
     expect(pool.credits_posted - pool.debits_posted).toBe(1_000 * 1_000_000 - Number(paidGrams.g));
 
     // Both web processes took orders and callbacks; the workers between them made every push.
-    const [web1, web2, worker1, worker2] = await Promise.all([...webUrls, ...workerUrls].map(async (u) => (await fetch(`${u}/metrics`)).text()));
+    const [web1, web2, worker1, worker2] = await Promise.all([...webUrls, ...workerUrls].map(async (u) => (await fetch(`${u}/metrics`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } })).text()));
     const placed = (m: string) => (sample(m, 'orders_placed_total', { channel: 'ussd' }) ?? 0) + (sample(m, 'orders_placed_total', { channel: 'api' }) ?? 0);
     expect([placed(web1!), placed(web2!)]).toEqual([BUYS.filter((b) => b.via === 0).length, BUYS.filter((b) => b.via === 1).length]);
     const callbacks = (m: string) => ['settled', 'failed', 'duplicate'].reduce((n, outcome) => n + (sample(m, 'mpesa_callbacks_total', { outcome }) ?? 0), 0);

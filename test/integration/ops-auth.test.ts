@@ -1,4 +1,5 @@
-import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
+import { RECONCILE_SCHEDULER_ID } from '../../src/jobs/reconcile-schedule';
+import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
 import { OPS_TOKEN, ops } from '../support/ops';
 import { stkCallbackBody } from '../support/vendors';
@@ -28,8 +29,12 @@ describe('the ops routes without OPS_API_TOKEN', () => {
     expect(res.json).toEqual({ error: 'not_found' });
   });
 
-  test('when no token is configured, then /metrics, /live and /ready still answer', async () => {
-    expect((await ops(svc, '/metrics', { token: null })).status).toBe(200);
+  test('when no token is configured outside emulator mode, then /metrics is not served (404) while /live and /ready still answer', async () => {
+    for (const token of [null, OPS_TOKEN, 'metrics-token-0123456789']) {
+      const res = await ops(svc, '/metrics', { token });
+      expect(res.status).toBe(404);
+      expect(res.text).not.toContain('gold_pool_micrograms');
+    }
     expect((await ops(svc, '/live', { token: null })).json).toEqual({ status: 'live' });
     expect((await ops(svc, '/ready', { token: null })).json).toEqual({ status: 'ready', checks: { database: 'ok', queue: 'ok', accepting: 'yes' } });
   });
@@ -110,5 +115,92 @@ describe('GET /metrics with METRICS_TOKEN', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(res.text).toContain('# TYPE gold_pool_micrograms gauge');
+  });
+});
+
+describe('GET /metrics with both METRICS_TOKEN and the ops token', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ METRICS_TOKEN: 'metrics-token-0123456789', OPS_API_TOKEN: OPS_TOKEN });
+  });
+  afterAll(() => svc.close());
+
+  test('when either token comes as the bearer, then the exposition; with neither, 401', async () => {
+    for (const token of ['metrics-token-0123456789', OPS_TOKEN]) {
+      const res = await ops(svc, '/metrics', { token });
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('# TYPE gold_pool_micrograms gauge');
+    }
+    for (const token of [null, '', 'metrics-token-012345678', `${OPS_TOKEN}x`]) expect((await ops(svc, '/metrics', { token })).status).toBe(401);
+  });
+});
+
+describe('GET /metrics with only the ops token', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ OPS_API_TOKEN: OPS_TOKEN });
+  });
+  afterAll(() => svc.close());
+
+  test('when the ops token is the bearer, then the exposition; without it, 401', async () => {
+    expect((await ops(svc, '/metrics', { token: null })).status).toBe(401);
+    expect((await ops(svc, '/metrics', { token: 'metrics-token-0123456789' })).status).toBe(401);
+    expect((await ops(svc, '/metrics')).status).toBe(200);
+  });
+});
+
+describe('GET /metrics in emulator mode', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ MPESA_ENVIRONMENT: 'emulator', AT_USERNAME: '', AT_API_KEY: '' });
+  });
+  afterAll(() => svc.close());
+
+  test('when no token is configured, then /metrics is open (a sandbox on one machine)', async () => {
+    const res = await ops(svc, '/metrics', { token: null });
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('# TYPE gold_pool_micrograms gauge');
+  });
+});
+
+describe('Bull Board (/ops/queues) writes', () => {
+  const basic = { authorization: `Basic ${Buffer.from(`ops:${OPS_TOKEN}`).toString('base64')}` };
+  /** The reconciliation schedule as Bull Board lists it (registered by the worker at start-up). */
+  const scheduler = (svc: TestService) => svc.running.services.backends.dashboardQueues().find((q) => q.name === 'reconcile')!.getJobScheduler(RECONCILE_SCHEDULER_ID);
+  const removeSchedule = (svc: TestService) => ops(svc, `/ops/queues/api/queues/reconcile/job-schedulers/${RECONCILE_SCHEDULER_ID}/remove`, { method: 'PUT', token: null, headers: basic });
+  const cleanFailed = (svc: TestService) => ops(svc, '/ops/queues/api/queues/sms/clean/failed', { method: 'PUT', token: null, headers: basic });
+
+  describe('by default', () => {
+    let svc: TestService;
+    beforeAll(async () => {
+      svc = await startTestService({ OPS_API_TOKEN: OPS_TOKEN });
+      await waitFor(() => scheduler(svc), 'the reconciliation schedule');
+    });
+    afterAll(() => svc.close());
+
+    test('when the ops token asks Bull Board to remove the reconciliation schedule or clean a queue, then it is refused (405) and the schedule stays', async () => {
+      const removed = await removeSchedule(svc);
+      expect(removed.status).toBe(405);
+      expect(removed.text).toContain('QUEUE_READ_ONLY');
+      expect((await cleanFailed(svc)).status).toBe(405);
+      expect(await scheduler(svc)).toMatchObject({ key: RECONCILE_SCHEDULER_ID });
+      // Reading still works.
+      expect((await ops(svc, '/ops/queues/api/queues', { token: null, headers: basic })).status).toBe(200);
+    });
+  });
+
+  describe('with OPS_QUEUES_WRITABLE=1', () => {
+    let svc: TestService;
+    beforeAll(async () => {
+      svc = await startTestService({ OPS_API_TOKEN: OPS_TOKEN, OPS_QUEUES_WRITABLE: '1', RECONCILE_INTERVAL_MS: '3600000' });
+      await waitFor(() => scheduler(svc), 'the reconciliation schedule');
+    });
+    afterAll(() => svc.close());
+
+    test('when the ops token asks Bull Board to remove the reconciliation schedule, then it is removed', async () => {
+      expect((await cleanFailed(svc)).status).toBe(200);
+      expect((await removeSchedule(svc)).status).toBe(204);
+      expect(await scheduler(svc)).toBeFalsy();
+    });
   });
 });

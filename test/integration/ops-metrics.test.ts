@@ -3,7 +3,7 @@ import { createDb } from '../../src/db/knex';
 import { AT_SECRET, CALLBACK_PATH, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { buyUntilPushed } from '../support/flows';
 import { postCallback } from '../support/http';
-import { ops, sample } from '../support/ops';
+import { OPS_TOKEN, ops, sample } from '../support/ops';
 import { freePort } from '../support/sandbox-process';
 import { ADMIN_DATABASE_URL } from '../support/test-env';
 import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, stkCallbackBody } from '../support/vendors';
@@ -11,7 +11,8 @@ import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, stkCallbackBod
 describe('GET /metrics', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService();
+    // /metrics is closed by default: scraped here with the ops token (ops() sends it).
+    svc = await startTestService({ OPS_API_TOKEN: OPS_TOKEN });
     await fundPoolGrams(svc.db, 10);
   });
   afterAll(() => svc.close());
@@ -30,7 +31,7 @@ describe('GET /metrics', () => {
     // A second buy left waiting for M-Pesa: an open order and a held reservation.
     await buyUntilPushed(svc, { phoneNumber: '+254712500002', amountKes: 100 });
 
-    const res = await ops(svc, '/metrics', { token: null });
+    const res = await ops(svc, '/metrics');
     expect(res.status).toBe(200);
     const m = res.text;
     // Every USSD request was timed under its route, and each served one screen.
@@ -67,11 +68,11 @@ describe('GET /metrics', () => {
   });
 
   test('when a callback says the payer cancelled, then its ResultCode and the failed outcome are counted', async () => {
-    const before = (await ops(svc, '/metrics', { token: null })).text;
+    const before = (await ops(svc, '/metrics')).text;
     const { checkoutRequestId } = await buyUntilPushed(svc, { phoneNumber: '+254712500003', amountKes: 50 });
     mockAtSmsAccepted([]);
     await postCallback(svc.url, stkCallbackBody({ checkoutRequestId, resultCode: 1032, resultDesc: 'Request cancelled by user' }));
-    const after = (await ops(svc, '/metrics', { token: null })).text;
+    const after = (await ops(svc, '/metrics')).text;
     expect(sample(after, 'mpesa_stk_results_total', { result_code: '1032' })).toBe(1);
     expect(sample(after, 'mpesa_callbacks_total', { outcome: 'failed' })).toBe((sample(before, 'mpesa_callbacks_total', { outcome: 'failed' }) ?? 0) + 1);
   });
@@ -81,7 +82,7 @@ describe('GET /metrics', () => {
     const original = queues.sms.getJobCounts;
     queues.sms.getJobCounts = () => Promise.reject(new Error('down'));
     try {
-      const m = (await ops(svc, '/metrics', { token: null })).text;
+      const m = (await ops(svc, '/metrics')).text;
       expect(sample(m, 'metrics_collect_errors', { collector: 'queues' })).toBe(1);
       expect(sample(m, 'metrics_collect_errors', { collector: 'ledger' })).toBe(0);
       expect(sample(m, 'gold_issued_micrograms')).toBe(10_000_000);
@@ -124,13 +125,14 @@ describe('/live, /ready and shutdown', () => {
 
   test('when a worker-only process has WORKER_HTTP_PORT, then it answers /live, /ready and /metrics there and nothing else', async () => {
     const port = await freePort();
-    const svc = await startTestService({ ROLE: 'worker', WORKER_HTTP_PORT: String(port) });
+    const svc = await startTestService({ ROLE: 'worker', WORKER_HTTP_PORT: String(port), METRICS_TOKEN: 'metrics-token-0123456789' });
     try {
       expect(svc.running.port).toBeNull();
       const url = `http://127.0.0.1:${port}`;
       expect(await (await fetch(`${url}/live`)).json()).toEqual({ status: 'live' });
       expect((await fetch(`${url}/ready`)).status).toBe(200);
-      const m = await (await fetch(`${url}/metrics`)).text();
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      const m = await (await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789' } })).text();
       expect(sample(m, 'queue_jobs', { queue: 'buy', state: 'waiting' })).toBe(0);
       expect((await fetch(`${url}/ussd`, { method: 'POST' })).status).toBe(404);
     } finally {

@@ -7,7 +7,7 @@ import type { Services } from '../../services';
 export const QUEUES_PATH = '/ops/queues';
 
 /**
- * Bull Board over every queue, on either engine (its BullMQ adapter reads the PostgreSQL backend
+ * Bull Board over every queue, read-only by default, on either engine (its BullMQ adapter reads the PostgreSQL backend
  * through the same Queue methods). Mounted behind the ops token; a browser is asked for it once
  * (HTTP Basic, any user name, the token as password).
  */
@@ -15,7 +15,9 @@ export function opsQueuesRouter(s: Services): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUES_PATH);
   createBullBoard({
-    queues: s.backends.dashboardQueues().map((q) => new BullMQAdapter(q)),
+    // Read-only unless OPS_QUEUES_WRITABLE=1: an ops token alone must not be able to delete jobs or the
+    // reconciliation schedule (bull-board then answers 405 to every change, and hides its buttons).
+    queues: s.backends.dashboardQueues().map((q) => new BullMQAdapter(q, { readOnlyMode: !s.config.ops.queuesWritable })),
     // @bull-board/express pins its own copy of @bull-board/api (one patch version apart): the same
     // interface, declared twice, which TypeScript cannot tell.
     serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
