@@ -18,6 +18,7 @@ async function run({ resources, options, log }) {
   const { createDb } = dist('src/db/knex');
   const { fundPool } = dist('src/ledger/fund-pool');
   const { checkBooks } = dist('src/ledger/ledger');
+  const { ussdSourceKey } = dist('src/ussd/session-store');
   const db = createDb(database.url, { max: 2 });
   const standIn = await startVendorStandIn();
   const started = [];
@@ -34,22 +35,24 @@ async function run({ resources, options, log }) {
       const n = options.confirms;
       const sessions = Array.from({ length: n }, (_, i) => ({ sessionId: `pipe-${r}-${i}-${Date.now()}`, phoneNumber: `+${phone(300_000 + r * n + i)}` }));
       for (const text of ['', '1', '1*500']) {
-        const walked = await fire({ baseUrl: web.url, count: n, concurrency: 32, keepBody: true, make: (i) => ({ path: '/ussd', headers: FORM, body: ussdForm({ ...sessions[i], text }) }) });
+        const walked = await fire({ baseUrl: web.url, count: n, concurrency: 32, keepBody: true, make: (i) => ({ path: web.ussdPath, headers: FORM, body: ussdForm({ ...sessions[i], text }) }) });
         const bad = walked.filter((x) => !x.body.startsWith('CON '));
         if (bad.length) throw new Error(`walking to the confirm screen failed for ${bad.length} sessions, e.g. ${bad[0].status} ${bad[0].body}`);
       }
       const arrivalsBefore = standIn.arrivals.size;
       log(`  round ${r + 1}: ${n} sessions on the confirm screen; firing confirms (${options.confirmConcurrency} at a time)`);
       const cpu0 = cpuSeconds([web, worker]);
-      const confirms = await fire({ baseUrl: web.url, count: n, concurrency: options.confirmConcurrency, keepBody: true, make: (i) => ({ path: '/ussd', headers: FORM, body: ussdForm({ ...sessions[i], text: '1*500*1' }) }) });
+      const confirms = await fire({ baseUrl: web.url, count: n, concurrency: options.confirmConcurrency, keepBody: true, make: (i) => ({ path: web.ussdPath, headers: FORM, body: ussdForm({ ...sessions[i], text: '1*500*1' }) }) });
       const accepted = confirms.filter((x) => x.body.startsWith('END Request received')).length;
       const deadline = performance.now() + options.pipelineWaitS * 1000;
       while (standIn.arrivals.size - arrivalsBefore < accepted && performance.now() < deadline) await sleep(20);
       const cpu1 = cpuSeconds([web, worker]);
       const cpuMs = (k) => ((cpu1[k] - cpu0[k]) / n) * 1000;
 
-      const placed = await db('orders').whereIn('source_key', sessions.map((s) => `ussd:${s.sessionId}`)).select('reference', 'source_key');
-      const sentAt = new Map(sessions.map((s, i) => [`ussd:${s.sessionId}`, confirms[i]?.start]));
+      // An order's source is the phone and the session together (ussdSourceKey).
+      const sourceOf = (s) => ussdSourceKey(s.phoneNumber.replace(/^\+/, ''), s.sessionId);
+      const placed = await db('orders').whereIn('source_key', sessions.map(sourceOf)).select('reference', 'source_key');
+      const sentAt = new Map(sessions.map((s, i) => [sourceOf(s), confirms[i]?.start]));
       const latencies = [];
       let lastArrival = 0;
       for (const o of placed) {

@@ -13,7 +13,7 @@
 const http = require('node:http');
 const { Resources, REDIS_URL, dist, phone } = require('./support/env');
 const { ussdForm, FORM } = require('./support/load');
-const { CALLBACK_SECRET, DARAJA_CREDENTIALS, SERVICE_CODE } = require('./support/processes');
+const { AT_CALLBACK_SECRET, CALLBACK_SECRET, DARAJA_CREDENTIALS, SERVICE_CODE, USSD_PATH } = require('./support/processes');
 const { startVendorStandIn } = require('./support/vendor-standin');
 
 function post(url, path, body, headers) {
@@ -106,6 +106,7 @@ async function run({ resources, log = () => undefined }) {
   const { createLogger } = dist('src/lib/logger');
   const ledger = dist('src/ledger/ledger');
   const { fundPool } = dist('src/ledger/fund-pool');
+  const { ussdSourceKey } = dist('src/ussd/session-store');
   const { runBuyOrder } = dist('src/payments/run-buy-order');
   const standIn = await startVendorStandIn();
   const config = loadConfig({
@@ -126,6 +127,7 @@ async function run({ resources, log = () => undefined }) {
     AT_USERNAME: 'bench',
     AT_API_KEY: 'bench-at-key',
     AT_API_URL: standIn.atUrl,
+    AT_CALLBACK_SECRET,
     USSD_SERVICE_CODE: SERVICE_CODE,
     GOLD_PRICE_KES_PER_GRAM: '8500',
   });
@@ -146,11 +148,11 @@ async function run({ resources, log = () => undefined }) {
     // A returning customer: the phone is known already, as for most sessions.
     const msisdn = phone(900_000);
     await db('customers').insert({ msisdn }).onConflict('msisdn').ignore();
-    const walk = (sessionId, text) => post(url, '/ussd', ussdForm({ sessionId, phoneNumber: `+${msisdn}`, text }), FORM);
+    const walk = (sessionId, text) => post(url, USSD_PATH, ussdForm({ sessionId, phoneNumber: `+${msisdn}`, text }), FORM);
     const texts = ['', '1', '1*500'];
     // Warm-up walk (connections, prepared caches), then the measured one.
     for (const t of [...texts, '1*500*1']) await walk('census-warm', t);
-    await db('orders').where({ source_key: 'ussd:census-warm' }).update({ status: 'failed' }); // one open buy per phone
+    await db('orders').where({ source_key: ussdSourceKey(msisdn, 'census-warm') }).update({ status: 'failed' }); // one open buy per phone
     const names = ['USSD main menu (new session, returning customer)', 'USSD amount screen', 'USSD confirm screen'];
     for (let i = 0; i < texts.length; i++) {
       let answer;
@@ -161,7 +163,7 @@ async function run({ resources, log = () => undefined }) {
     let confirm;
     const cc = await count.measure(async () => (confirm = await walk('census', '1*500*1')));
     note('USSD confirm (order + outbox + relay to the queue)', cc, `-> ${confirm.body.slice(0, 30)}`);
-    const order = await db('orders').where({ source_key: 'ussd:census' }).first('id');
+    const order = await db('orders').where({ source_key: ussdSourceKey(msisdn, 'census') }).first('id');
     if (!order) throw new Error(`census: the confirm placed no order (${confirm.body})`);
 
     const bj = await count.measure(() => runBuyOrder(running.services, order.id, false));

@@ -34,7 +34,7 @@ async function main() {
     const before = await stats();
     const cpu0 = cpuSeconds([web]);
     const t0 = performance.now();
-    const result = summarize(await cannon({ url: web.url, connections, duration: seconds, requests: ussdWalkRequests('prof', 60000), verifyBody: (b) => b.startsWith('CON ') }));
+    const result = summarize(await cannon({ url: web.url, connections, duration: seconds, requests: ussdWalkRequests('prof', 60000, web.ussdPath), verifyBody: (b) => b.startsWith('CON ') }));
     const cpu = cpuDelta(cpu0, cpuSeconds([web]), (performance.now() - t0) / 1000);
     await new Promise((r) => setTimeout(r, 600)); // pg_stat_database is updated at most every 500 ms
     const after = await stats();

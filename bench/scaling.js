@@ -115,7 +115,7 @@ async function webSection(resources) {
   const load = async (targets, seconds) => {
     const results = await Promise.all(
       targets.map((w) =>
-        cannon({ url: w.url, connections: Math.round(50 / targets.length), duration: seconds, requests: ussdWalkRequests(`w${tag++}-${Date.now()}`, 5000), verifyBody: (b) => typeof b === 'string' && b.startsWith('CON ') }),
+        cannon({ url: w.url, connections: Math.round(50 / targets.length), duration: seconds, requests: ussdWalkRequests(`w${tag++}-${Date.now()}`, 5000, w.ussdPath), verifyBody: (b) => typeof b === 'string' && b.startsWith('CON ') }),
       ),
     );
     const s = results.map(summarize);

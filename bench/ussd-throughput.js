@@ -78,7 +78,7 @@ async function run({ resources, options, log }) {
         url: target.url,
         connections: options.connections,
         duration: options.durationS,
-        requests: ussdWalkRequests(`${name}-${walks++}-${Date.now()}`, PHONES),
+        requests: ussdWalkRequests(`${name}-${walks++}-${Date.now()}`, PHONES, target.ussdPath),
         verifyBody: isCon,
         ...extra,
       });
@@ -117,7 +117,7 @@ async function run({ resources, options, log }) {
       log(`  round ${r + 1} service at ${options.fixedRate}/s: p50 ${fixed.p50} ms  p99 ${fixed.p99} ms  achieved ${fixed.rps.toFixed(0)} req/s  errors ${fixed.errors + fixed.non2xx + fixed.mismatches}`);
       fixedRate.push(fixed);
       await sleep(500);
-      const even = await paced({ baseUrl: web.url, path: '/ussd', headers: FORM, rate: options.fixedRate, durationS: options.fixedDurationS, nextRequest: pacedWalks(`paced-${r}-${Date.now()}`) });
+      const even = await paced({ baseUrl: web.url, path: web.ussdPath, headers: FORM, rate: options.fixedRate, durationS: options.fixedDurationS, nextRequest: pacedWalks(`paced-${r}-${Date.now()}`) });
       log(`  round ${r + 1} service at ${options.fixedRate}/s evenly spaced: p50 ${even.p50.toFixed(1)} ms  p99 ${even.p99.toFixed(1)} ms  achieved ${even.rps.toFixed(0)} req/s  failures ${even.failures}`);
       paced_.push(even);
       await sleep(500);

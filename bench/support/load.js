@@ -173,12 +173,13 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
  * autocannon requests for one USSD walk per session: main menu -> amount -> confirm screen (never the
  * final confirm, which would place orders). Each walk gets a new sessionId and one of `phones` numbers.
  */
-function ussdWalkRequests(tag, phones) {
+function ussdWalkRequests(tag, phones, ussdPath) {
+  if (!ussdPath) throw new Error('ussdWalkRequests needs the USSD path (the service: /ussd/<AT_CALLBACK_SECRET>)');
   const { phone } = require('./env');
   let counter = 0;
   const step = (text) => ({
     method: 'POST',
-    path: '/ussd',
+    path: ussdPath,
     headers: FORM,
     setupRequest: (req, ctx) => {
       if (text === '') {

@@ -15,6 +15,9 @@ const { ROOT, DIST, REDIS_URL, sleep } = require('./env');
 const LOG_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gold-bench-'));
 const SANDBOX_PASSKEY = 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919';
 const CALLBACK_SECRET = 'bench-callback-secret-6f1d2c';
+// Africa's Talking's callbacks live under AT_CALLBACK_SECRET; the comparison servers keep plain /ussd.
+const AT_CALLBACK_SECRET = 'bench-at-secret-4b9e1a7c';
+const USSD_PATH = `/ussd/${AT_CALLBACK_SECRET}`;
 const SERVICE_CODE = '*384*1#';
 const DARAJA_CREDENTIALS = { consumerKey: 'bench-consumer-key', consumerSecret: 'bench-consumer-secret', shortcode: '174379', passkey: SANDBOX_PASSKEY };
 
@@ -118,29 +121,34 @@ async function startService(name, { role, databaseUrl, queuePrefix, darajaUrl, a
     AT_USERNAME: 'bench',
     AT_API_KEY: 'bench-at-key',
     AT_API_URL: atUrl || 'http://127.0.0.1:9',
+    AT_CALLBACK_SECRET,
     USSD_SERVICE_CODE: SERVICE_CODE,
     GOLD_PRICE_KES_PER_GRAM: '8500',
     ...extraEnv,
   };
   // BENCH_SERVICE_NODE_ARGS: extra node flags for every service process (e.g. --max-old-space-size=96), to try them.
   const extraArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return startNode(name, path.join(dist, 'src', 'start.js'), {
+  const handle = await startNode(name, path.join(dist, 'src', 'start.js'), {
     env,
     port: port || null,
     args: [...extraArgs, ...nodeArgs],
     // runService logs "service started" once the app is mounted and the workers run.
     ready: async (h) => /"msg":"service started"/.test(h.log()),
   });
+  handle.ussdPath = USSD_PATH;
+  return handle;
 }
 
 /** One of the comparison servers in bench/servers (bare express, ussd-menu-builder). */
 async function startServer(name, script, env = {}) {
   const port = await freePort();
-  return startNode(name, path.join(ROOT, 'bench', 'servers', script), {
+  const handle = await startNode(name, path.join(ROOT, 'bench', 'servers', script), {
     env: { PORT: String(port), REDIS_URL, NODE_ENV: 'production', ...env },
     port,
     ready: async (h) => (await probe(`${h.url}/ready`)) === 200,
   });
+  handle.ussdPath = '/ussd';
+  return handle;
 }
 
 /** Resident set size of a process, from /proc (Linux); null elsewhere. */
@@ -182,7 +190,7 @@ async function stopAll() {
   children.clear();
 }
 
-module.exports = { LOG_DIR, CALLBACK_SECRET, SERVICE_CODE, DARAJA_CREDENTIALS, freePort, startService, startServer, rssSampler, stopAll, probe };
+module.exports = { LOG_DIR, CALLBACK_SECRET, AT_CALLBACK_SECRET, USSD_PATH, SERVICE_CODE, DARAJA_CREDENTIALS, freePort, startService, startServer, rssSampler, stopAll, probe };
 
 /**
  * CPU seconds used so far by: this process (the load generator), the given children, the Postgres backends serving
