@@ -31,6 +31,14 @@ describe('the sandbox on a bare machine', () => {
     expect(await health.json()).toEqual({ status: 'ok', checks: { database: 'ok', queue: 'ok' } });
   });
 
+  test('when USSD is posted without the sandbox\'s secret, then 404; the simulator is told the secret path', async () => {
+    const form = new URLSearchParams({ sessionId: 'ATUid_nosecret', serviceCode: '*384*1#', phoneNumber: '+254708374149', networkCode: '63902', text: '' });
+    for (const path of ['/ussd', '/ussd/emulator-callback', `/ussd/${atSecret.slice(0, -1)}`]) {
+      expect((await fetch(`${sandbox.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })).status).toBe(404);
+    }
+    expect(((await (await fetch(`${sandbox.url}/simulator/config`)).json()) as { ussdPath: string }).ussdPath).toBe(`/ussd/${atSecret}`);
+  });
+
   test('when the approving test number buys, then the prompt is paid, the receipt SMS arrives and the books balance', async () => {
     const { last, screens } = await dial(sandbox.url, ['1', '500', '1'], { phoneNumber: '+254708374149', atSecret });
     expect(screens[2]).toMatch(/^CON Buy 0\.0588 g of gold for KES 500/);

@@ -33,7 +33,8 @@ export async function startSandboxProcess(extraEnv: Record<string, string> = {})
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
   const deadline = Date.now() + 60_000;
-  while (!out.includes('sandbox is ready')) {
+  // Both the banner and the "service started" log line: two writers to stdout, in either order on a pipe.
+  while (!out.includes('sandbox is ready') || !out.includes('"service started"')) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`sandbox did not start:\n${out.slice(-3000)}`);
