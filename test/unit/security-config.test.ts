@@ -173,3 +173,12 @@ describe('never emulate by accident', () => {
     expect(loadConfig({ ...baseEnv(), NODE_ENV: 'production', MPESA_ENVIRONMENT: 'production', AT_USERNAME: 'goldco' }).mpesa.environment).toBe('production');
   });
 });
+
+describe('OPS_QUEUES_WRITABLE', () => {
+  test('when unset, then Bull Board is read-only; 1 makes it writable; anything else is refused', () => {
+    expect(loadConfig(baseEnv()).ops.queuesWritable).toBe(false);
+    expect(loadConfig({ ...baseEnv(), OPS_QUEUES_WRITABLE: '1' }).ops.queuesWritable).toBe(true);
+    expect(loadConfig({ ...baseEnv(), OPS_QUEUES_WRITABLE: '0' }).ops.queuesWritable).toBe(false);
+    expect(problems({ ...baseEnv(), OPS_QUEUES_WRITABLE: 'yes' })).toEqual([expect.stringMatching(/^OPS_QUEUES_WRITABLE: /)]);
+  });
+});
