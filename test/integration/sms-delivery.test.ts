@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { queueSms } from '../../src/notifications/queue-sms';
-import { AT_SANDBOX_HOST, startTestService, waitFor, type TestService } from '../support/harness';
+import { AT_SANDBOX_HOST, DELIVERY_REPORTS_PATH, startTestService, waitFor, type TestService } from '../support/harness';
 import { mockAtSmsAccepted, type CapturedSms } from '../support/vendors';
 
 /** SMS go out through the outbox: queued with the business change, delivered by a job with retries. */
@@ -170,7 +170,7 @@ describe('delivery reports: every status is stored, none refused', () => {
 
   /** One delivery report, form-encoded as Africa's Talking posts it. */
   const report = (form: Record<string, string>) =>
-    fetch(`${svc.url}${deliveryReportPath(svc)}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+    fetch(`${svc.url}${DELIVERY_REPORTS_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
 
   async function sentMessage(key: string): Promise<string> {
     const sms: CapturedSms[] = [];
@@ -201,8 +201,3 @@ describe('delivery reports: every status is stored, none refused', () => {
   });
 });
 
-/** Where this service takes delivery reports (under AT_CALLBACK_SECRET when one is set). */
-function deliveryReportPath(svc: TestService): string {
-  const secret = (svc.config as { at: { callbackSecret?: string } }).at.callbackSecret;
-  return secret ? `/sms/delivery-reports/${secret}` : '/sms/delivery-reports';
-}
