@@ -1,15 +1,16 @@
 import * as readline from 'node:readline';
 
 /**
- * npm run phone -- <2547XXXXXXXX> [--url http://127.0.0.1:3000] [--secret <AT_CALLBACK_SECRET>]: a feature
+ * npm run phone -- <2547XXXXXXXX> [--url http://127.0.0.1:$PORT] [--secret <AT_CALLBACK_SECRET>]: a feature
  * phone in the terminal against a running service with its emulators. It dials the USSD code as Africa's
  * Talking would (POST /ussd/<secret>), answers the M-Pesa prompt the Daraja emulator opens, and prints SMS
  * as they land in the AT emulator. The secret comes from --secret, else AT_CALLBACK_SECRET, else the
  * sandbox's /simulator/config (which names the USSD path of the sandbox it is served by).
  */
 
-const USAGE = 'usage: npm run phone -- [2547XXXXXXXX] [--url http://127.0.0.1:3000] [--secret <AT_CALLBACK_SECRET>]';
-const DEFAULT_URL = 'http://127.0.0.1:3000';
+const USAGE = 'usage: npm run phone -- [2547XXXXXXXX] [--url http://127.0.0.1:$PORT] [--secret <AT_CALLBACK_SECRET>]';
+/** Where `npm start` listens: PORT, as the service reads it, else 3000. */
+const defaultUrl = (port: string | undefined) => `http://127.0.0.1:${port?.trim() || '3000'}`;
 const DEFAULT_PHONE = '254712345678';
 const NETWORK_CODE = '63902';
 const PROMPT_POLL_MS = 1000;
@@ -37,10 +38,10 @@ interface Sms {
   receivedAt: string;
 }
 
-function parseArgs(argv: string[], envSecret: string | undefined): Args | string {
+export function parseArgs(argv: string[], env: { AT_CALLBACK_SECRET?: string | undefined; PORT?: string | undefined }): Args | string {
   let phone: string | undefined;
-  let url = DEFAULT_URL;
-  let secret = envSecret?.trim() || null;
+  let url = defaultUrl(env.PORT);
+  let secret = env.AT_CALLBACK_SECRET?.trim() || null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--secret') {
@@ -77,6 +78,17 @@ function parseArgs(argv: string[], envSecret: string | undefined): Args | string
   return { phone: msisdn, url: url.replace(/\/+$/, ''), secret };
 }
 
+/**
+ * What a line typed while no session is open means: Enter dials the service's code, and so does typing
+ * a USSD code (`*384*1#`), as one would on a phone (another code is dialled too: the service then
+ * says it is not its code). Anything else is not a dial.
+ */
+export function dialCodeOf(line: string, serviceCode: string | null): { dial: string | null } | null {
+  const typed = line.replace(/\s+/g, '');
+  if (typed === '') return { dial: serviceCode };
+  return /^\*[\d*]+#$/.test(typed) ? { dial: typed } : null;
+}
+
 /** 0712…, 254712…, +254712… -> 254712…, as the emulators key their phones. */
 function normalisePhone(raw: string): string | null {
   let digits = raw.replace(/\D/g, '');
@@ -109,7 +121,7 @@ async function request(url: string, init: RequestInit = {}): Promise<Response> {
 }
 
 function main() {
-  const args = parseArgs(process.argv.slice(2), process.env.AT_CALLBACK_SECRET);
+  const args = parseArgs(process.argv.slice(2), process.env);
   if (typeof args === 'string') {
     if (args) console.error(args);
     console.error(USAGE);
@@ -119,7 +131,7 @@ function main() {
   let ussdPath: string | null = args.secret ? `/ussd/${args.secret}` : null;
 
   let serviceCode: string | null = null;
-  let session: { id: string; inputs: string[] } | null = null;
+  let session: { id: string; code: string; inputs: string[] } | null = null;
   let busy = false;
   let prompt: Prompt | null = null;
   let promptBusy = false;
@@ -134,7 +146,7 @@ function main() {
   function refreshPrompt() {
     if (prompt) rl.setPrompt('M-Pesa PIN (c cancel)> ');
     else if (session) rl.setPrompt('reply> ');
-    else rl.setPrompt(`[Enter] dial ${serviceCode ?? 'the service code'}  [q] quit> `);
+    else rl.setPrompt(`[Enter] or ${serviceCode ?? 'the service code'} dials  [q] quit> `);
     if (!stopped) rl.prompt(true);
   }
 
@@ -195,7 +207,7 @@ function main() {
         method: 'POST',
         body: new URLSearchParams({
           sessionId: current.id,
-          serviceCode: serviceCode!,
+          serviceCode: current.code,
           phoneNumber: `+${phone}`,
           networkCode: NETWORK_CODE,
           text: current.inputs.join('*'),
@@ -219,10 +231,10 @@ function main() {
     }
   }
 
-  async function dial() {
+  async function dial(code: string | null) {
     if (!serviceCode && !(await loadConfig())) return;
-    session = { id: `SIM_${Date.now()}_${Math.random().toString(16).slice(2, 10)}`, inputs: [] };
-    say(`dialling ${serviceCode} as +${phone}…`);
+    session = { id: `SIM_${Date.now()}_${Math.random().toString(16).slice(2, 10)}`, code: code ?? serviceCode!, inputs: [] };
+    say(`dialling ${session.code} as +${phone}…`);
     await exchange();
   }
 
@@ -312,8 +324,9 @@ function main() {
     }
     if (busy) return say('(waiting for the network…)');
     if (!session) {
-      if (line === '') return void dial();
-      return say(`press Enter to dial ${serviceCode ?? 'the service code'}, q to quit`);
+      const dialled = dialCodeOf(line, serviceCode);
+      if (dialled) return void dial(dialled.dial);
+      return say(`press Enter (or type ${serviceCode ?? 'the service code'}) to dial, q to quit`);
     }
     if (line.toLowerCase() === 'h') {
       session = null;
@@ -326,10 +339,10 @@ function main() {
   rl.on('SIGINT', quit);
   rl.on('close', quit);
 
-  say(`phone +${phone} on ${url}  (Enter dials, h hangs up, q or Ctrl-C quits)`);
+  say(`phone +${phone} on ${url}  (Enter or the code dials, h hangs up, q or Ctrl-C quits)`);
   void loadConfig().then(() => refreshPrompt());
   every(PROMPT_POLL_MS, pollPrompt);
   every(INBOX_POLL_MS, pollInbox);
 }
 
-main();
+if (require.main === module) main();

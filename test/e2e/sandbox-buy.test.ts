@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { checkBooks } from '../../src/ledger/ledger';
 import { waitFor } from '../support/harness';
 import { dial } from '../support/http';
@@ -76,4 +78,25 @@ describe('the sandbox on a bare machine', () => {
     expect(await db('orders').where({ msisdn: '254711223344' }).first('status', 'failure_code')).toEqual({ status: 'failed', failure_code: 'stk_1025' });
     expect(await checkBooks(db)).toEqual([]);
   }, 60_000);
+
+  test('when `npm run phone` runs with the sandbox\'s PORT and the saver types the service code, then it dials the sandbox (its secret path learnt from /simulator/config)', async () => {
+    const port = new URL(sandbox.url).port;
+    const phone = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'src', 'cli', 'phone.js'), '254712000777'], {
+      // No --url and no secret: PORT alone, as after `PORT=… npm start`.
+      env: { PATH: process.env.PATH ?? '', PORT: port },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    phone.stdout!.on('data', (c) => (out += c));
+    phone.stderr!.on('data', (c) => (out += c));
+    try {
+      await waitFor(() => Promise.resolve(out.includes('test numbers:')), 'the phone to load the sandbox config', 15_000);
+      phone.stdin!.write('*384*1#\n');
+      await waitFor(() => Promise.resolve(out.includes('1 Buy gold')), 'the main menu on the terminal phone', 15_000);
+      expect(out).toContain(`on http://127.0.0.1:${port}`);
+    } finally {
+      phone.stdin!.write('q\n');
+      await new Promise((r) => phone.once('exit', r));
+    }
+  });
 });
