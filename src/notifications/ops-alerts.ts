@@ -25,7 +25,9 @@ export type OpsAlertKind =
   /** A Paybill (C2B) payment could not be turned into gold (no wallet, amount, price, pool): it waits in review. */
   | 'c2b_payment_unallocated'
   /** Africa's Talking refuses our account (sender id, balance, risk hold): no SMS goes out. */
-  | 'sms_account_problem';
+  | 'sms_account_problem'
+  /** M-Pesa reports a payment for an order an operator had refunded or closed: nothing credited. */
+  | 'payment_after_resolution';
 
 export interface OpsAlert {
   kind: OpsAlertKind;

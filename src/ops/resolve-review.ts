@@ -29,11 +29,15 @@ export type ResolveResult =
   | { ok: false; error: 'not_a_buy'; kind: string }
   | { ok: false; error: 'pool_insufficient' | 'already_credited' };
 
-/** Where each action leaves the order. `failed` with a failure_code saying why keeps the order states unchanged. */
+/**
+ * Where each action leaves the order. An operator's decision is final: `refunded` and `closed` are
+ * statuses of their own that no callback, STK Query or expiry moves (a plain `failed` would be taken
+ * for a failed payment, and a repeated success callback would then credit gold on top of the refund).
+ */
 const OUTCOME: Record<ResolutionAction, { to: OrderStatus; failureCode?: string }> = {
   credit: { to: 'paid' },
-  refund_note: { to: 'failed', failureCode: 'refunded_outside' },
-  close: { to: 'failed', failureCode: 'closed_by_operator' },
+  refund_note: { to: 'refunded', failureCode: 'refunded_outside' },
+  close: { to: 'closed', failureCode: 'closed_by_operator' },
 };
 
 /**

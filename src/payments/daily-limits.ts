@@ -6,7 +6,8 @@ export type OrderKind = 'buy' | 'sell';
 export type DailyLimitCheck = { ok: true } | { ok: false; remainingKes: number };
 
 /** Orders that did not move money count for nothing; everything else (open, paid, in review) counts. */
-const NOT_COUNTED = ['failed', 'expired'];
+// Orders that took no money (or returned it): a refund or close by an operator included.
+const NOT_COUNTED = ['failed', 'expired', 'refunded', 'closed'];
 
 /**
  * Per-customer limit on what one kind of order adds up to in a Nairobi calendar day (UTC+3 all year).

@@ -41,7 +41,8 @@ export type SettlementOutcome =
   | 'late_review' // the same, but the pool could not cover it: review, alert, SMS
   | 'late_failure' // a failure after expiry: recorded, nothing else changes
   | 'receipt_added' // the callback after a Query settled the payment: its receipt is stored
-  | 'conflict' // the callback contradicts the Query answer that settled the order: alert
+  | 'conflict' // the callback contradicts the Query answer that settled the order (or a Query the callback): alert
+  | 'after_resolution' // a success for an order an operator refunded or closed: alert, nothing credited
   | 'duplicate'
   | 'orphan'
   | 'ambiguous';
@@ -89,6 +90,14 @@ export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, orde
     const mismatch = source === 'callback' ? await callbackMismatch(trx, outcome, payment) : null;
     if (mismatch) return review(trx, order, payment, report, mismatch);
     return pay(trx, outbox, order, payment, report, outcome);
+  }
+  // An operator's decision is final: a later success credits nothing; a person looks at it, once per receipt.
+  if (order.status === 'refunded' || order.status === 'closed') {
+    return outcome.kind === 'paid' ? paidAfterResolution(trx, order, payment, report, outcome) : nothing('duplicate');
+  }
+  // A Query that says "paid" after a callback said the payment failed: both cannot be true.
+  if (source === 'query' && outcome.kind === 'paid' && order.status === 'failed' && payment.settled_by === 'callback') {
+    return conflict(trx, order, payment, report, `the callback said the payment failed, a later STK Query says it was paid`);
   }
   // The order is settled. Only a callback may still change something.
   if (source !== 'callback') return nothing('duplicate');
@@ -274,13 +283,32 @@ async function lateFailure(trx: Knex.Transaction, order: BuyOrder, payment: StkP
   return nothing('duplicate');
 }
 
+/**
+ * A success for an order an operator refunded or closed: the customer may now hold the refund AND have
+ * paid. Nothing is credited (the decision stands); one alert per receipt (or per order for a Query,
+ * which has none) tells a person to look at the M-Pesa statement.
+ */
+async function paidAfterResolution(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
+  if (report.source === 'callback') await trx('stk_payments').where({ id: payment.id }).update(callbackColumns(report));
+  const alert = await raiseOpsAlert(trx, {
+    kind: 'payment_after_resolution',
+    severity: 'error',
+    orderId: order.id,
+    message: `M-Pesa reports this order paid after an operator ${order.status} it: nothing was credited; check the M-Pesa statement and settle by hand`,
+    details: { reference: order.reference, status: order.status, receipt: paid.receipt, source: report.source, checkoutRequestId: payment.checkout_request_id },
+    dedupeKey: `payment-after-resolution-${order.id}-${paid.receipt ?? report.source}`,
+  });
+  return { outcome: 'after_resolution', relay: [], alerts: [alert] };
+}
+
 async function conflict(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, why: string): Promise<Settlement> {
-  await trx('stk_payments').where({ id: payment.id }).update(callbackColumns(report));
+  // A callback's raw body is kept; a Query's answer changes no column (the callback's result stands).
+  if (report.source === 'callback') await trx('stk_payments').where({ id: payment.id }).update(callbackColumns(report));
   const alert = await raiseOpsAlert(trx, {
     kind: 'conflicting_results',
     severity: 'error',
     orderId: order.id,
-    message: `M-Pesa's callback contradicts the Query answer that settled this order (gold stays credited): ${why}`.slice(0, 500),
+    message: `M-Pesa's callback and STK Query contradict each other on this order (${order.status} stays): ${why}`.slice(0, 500),
     details: { reference: order.reference, checkoutRequestId: payment.checkout_request_id },
     dedupeKey: `conflicting-results-${order.id}`,
   });

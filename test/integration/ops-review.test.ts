@@ -148,15 +148,15 @@ describe('ops: pool, orders, review resolution and the CSV export', () => {
   });
 
   test.each([
-    ['refund_note', 'Refunded KES 5 by M-Pesa reversal ref RV123', 'refunded_outside'],
-    ['close', 'Customer never paid; duplicate ticket', 'closed_by_operator'],
-  ])('when an operator resolves a review order with %s, then the reservation goes back to the pool, the order is failed with its reason, and the audit row is written', async (action, note, failureCode) => {
+    ['refund_note', 'Refunded KES 5 by M-Pesa reversal ref RV123', 'refunded_outside', 'refunded'],
+    ['close', 'Customer never paid; duplicate ticket', 'closed_by_operator', 'closed'],
+  ])('when an operator resolves a review order with %s, then the reservation goes back to the pool, the order is final with its reason, and the audit row is written', async (action, note, failureCode, status) => {
     const { orderId, phone } = await orderInReview(svc);
     const before = await pool(svc);
     const res = await ops(svc, `/ops/orders/${orderId}/resolve`, { body: { action, note, operator: 'ops-bot' } });
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ toStatus: 'failed', transferId: `buy-${orderId}/voided` });
-    expect(await svc.db('orders').where({ id: orderId }).first('status', 'failure_code', 'failure_reason')).toEqual({ status: 'failed', failure_code: failureCode, failure_reason: note });
+    expect(res.json).toMatchObject({ toStatus: status, transferId: `buy-${orderId}/voided` });
+    expect(await svc.db('orders').where({ id: orderId }).first('status', 'failure_code', 'failure_reason')).toEqual({ status, failure_code: failureCode, failure_reason: note });
     const after = await pool(svc);
     expect(before.debits_pending - after.debits_pending).toBe(GRAMS_500);
     expect(after.debits_posted).toBe(before.debits_posted);
