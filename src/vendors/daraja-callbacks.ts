@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** Result codes that are words, not numbers (`SFC_IC0003`): a letter first, then letters, digits, `_` or `.`. */
+const ALPHANUMERIC_RESULT_CODE = /^[A-Za-z][A-Za-z0-9_.]{0,39}$/;
+
 /** Daraja's STK callback, validated strictly. Items may come without a Value (Balance). */
 const itemSchema = z.object({ Name: z.string(), Value: z.union([z.string(), z.number()]).optional() });
 
@@ -8,8 +11,10 @@ export const stkCallbackSchema = z.object({
     stkCallback: z.object({
       MerchantRequestID: z.string().min(1).max(100),
       CheckoutRequestID: z.string().min(1).max(100),
-      // A number in callbacks, a string in Query answers: accept both, keep an integer.
-      ResultCode: z.union([z.number().int(), z.string().regex(/^-?\d{1,9}$/).transform(Number)]),
+      // A number in callbacks, a string in Query answers: accept both, keep an integer. Now and then
+      // an alphanumeric code ("SFC_IC0003" from a misconfigured till): a real, final failure, kept
+      // as NON_NUMERIC_RESULT_CODE with the code itself put in front of ResultDesc (see toStkResult).
+      ResultCode: z.union([z.number().int(), z.string().regex(/^-?\d{1,9}$/).transform(Number), z.string().regex(ALPHANUMERIC_RESULT_CODE)]),
       ResultDesc: z.string().max(500).default(''),
       CallbackMetadata: z.object({ Item: z.array(itemSchema).max(20) }).optional(),
     }),
@@ -31,8 +36,9 @@ export function toStkResult(body: z.infer<typeof stkCallbackSchema>): StkResult 
   return {
     merchantRequestId: cb.MerchantRequestID,
     checkoutRequestId: cb.CheckoutRequestID,
-    resultCode: cb.ResultCode,
-    resultDesc: cb.ResultDesc,
+    ...(typeof cb.ResultCode === 'number'
+      ? { resultCode: cb.ResultCode, resultDesc: cb.ResultDesc }
+      : { resultCode: NON_NUMERIC_RESULT_CODE, resultDesc: `${cb.ResultCode}: ${cb.ResultDesc}`.slice(0, 500) }),
     ...(cb.CallbackMetadata
       ? {
           paid: {
@@ -56,7 +62,7 @@ export function toStkResult(body: z.infer<typeof stkCallbackSchema>): StkResult 
 export const NON_NUMERIC_RESULT_CODE = -1;
 
 const resultCodeSchema = z
-  .union([z.number().int(), z.string().regex(/^-?\d{1,9}$/), z.string().regex(/^[A-Za-z][A-Za-z0-9_.]{0,39}$/)])
+  .union([z.number().int(), z.string().regex(/^-?\d{1,9}$/), z.string().regex(ALPHANUMERIC_RESULT_CODE)])
   .transform((raw) => {
     const text = String(raw);
     return { code: /^-?\d{1,9}$/.test(text) ? Number(text) : NON_NUMERIC_RESULT_CODE, text };
