@@ -117,7 +117,9 @@ describe('the STK callback', () => {
     ['not JSON', '{"Body":'],
     ['an empty object', {}],
     ['a missing CheckoutRequestID', { Body: { stkCallback: { MerchantRequestID: 'x', ResultCode: 0, ResultDesc: 'ok' } } }],
-    ['a non-numeric ResultCode', { Body: { stkCallback: { MerchantRequestID: 'x', CheckoutRequestID: 'y', ResultCode: 'zero', ResultDesc: 'ok' } } }],
+    // An alphanumeric code ("SFC_IC0003") is a real failure result (stk-realworld-callbacks.test.ts); these are not codes at all.
+    ['a ResultCode that is no code', { Body: { stkCallback: { MerchantRequestID: 'x', CheckoutRequestID: 'y', ResultCode: 'not a code!', ResultDesc: 'ok' } } }],
+    ['a ResultCode that is an object', { Body: { stkCallback: { MerchantRequestID: 'x', CheckoutRequestID: 'y', ResultCode: { code: 0 }, ResultDesc: 'ok' } } }],
   ])('when the body is %s, then it answers 400 and records nothing', async (_what, body) => {
     const before = await svc.db('mpesa_callbacks').count({ n: '*' });
     const res = await postCallback(svc.url, body);
