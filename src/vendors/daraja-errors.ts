@@ -22,9 +22,11 @@ export function classifyDarajaFailure(httpStatus: number, body: unknown): Vendor
     return new VendorError('daraja', 'invalid_token', code, message, httpStatus);
   }
   if (RETRYABLE_CODES.has(code) || httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
-    // An answer is an answer (the request was refused), except a gateway's 504: the gateway gave up
-    // waiting for Daraja, which may still act on the request.
-    return new VendorError('daraja', 'retry', code, message, httpStatus, httpStatus === 504);
+    // Daraja's own error envelope is a refusal: nothing was done. A 5xx WITHOUT it is a gateway's page
+    // (502/503/504 HTML or plain text): the gateway may have handed the request on before failing, so
+    // Daraja may still act on it. For a push (no idempotency key) that means "maybe sent": never blindly again.
+    const gatewayPage = httpStatus >= 500 && env.errorCode === undefined;
+    return new VendorError('daraja', 'retry', code, message, httpStatus, gatewayPage);
   }
   return new VendorError('daraja', 'permanent', code, message, httpStatus);
 }

@@ -28,11 +28,10 @@ describe('the buy job', () => {
   const pushOutcome = (id: string, outcome: string) =>
     waitFor(() => svc.db('stk_payments').where({ order_id: id, push_outcome: outcome }).first(), `push outcome ${outcome}`);
 
-  test('when Daraja answers 5xx HTML, spike arrest and "unable to lock subscriber", then the push is retried with backoff and succeeds once', async () => {
+  test('when Daraja refuses with its own envelope (spike arrest, "unable to lock subscriber"), then the push is retried with backoff and succeeds once', async () => {
     const stk: CapturedStk[] = [];
     mockDarajaToken();
     const scope = nock(DARAJA_HOST)
-      .post('/mpesa/stkpush/v1/processrequest').reply(503, '<html>Service Unavailable</html>')
       .post('/mpesa/stkpush/v1/processrequest').reply(500, { requestId: 'r', errorCode: '500.003.02', errorMessage: 'Spike arrest violation' })
       .post('/mpesa/stkpush/v1/processrequest').reply(500, { requestId: 'r', errorCode: '500.001.1001', errorMessage: 'Unable to lock subscriber' });
     mockStkPushAccepted(stk);
@@ -40,7 +39,7 @@ describe('the buy job', () => {
     expect(await settled(order.id)).toBe('stk_sent');
     expect(scope.isDone()).toBe(true);
     expect(stk).toHaveLength(1);
-    expect(await svc.db('stk_payments').where({ order_id: order.id }).first()).toMatchObject({ push_attempts: 4, push_outcome: 'accepted', last_push_error: null });
+    expect(await svc.db('stk_payments').where({ order_id: order.id }).first()).toMatchObject({ push_attempts: 3, push_outcome: 'accepted', last_push_error: null });
   });
 
   // Until issue 5 these were retried like a 5xx. STK Push has no idempotency key: if Daraja got the
@@ -49,6 +48,9 @@ describe('the buy job', () => {
     ['the connection is reset after sending', (scope: nock.Interceptor) => scope.replyWithError('socket hang up')],
     ['Daraja does not answer within MPESA_HTTP_TIMEOUT_MS', (scope: nock.Interceptor) => scope.delay(1000).reply(200, {})],
     ['a gateway answers 504', (scope: nock.Interceptor) => scope.reply(504, '<html>Gateway Timeout</html>')],
+    // A gateway's error page is not Daraja refusing: the gateway may have passed the push on first.
+    ['a gateway answers a 503 HTML page', (scope: nock.Interceptor) => scope.reply(503, '<html>Service Unavailable</html>')],
+    ['a gateway answers 502 in plain text', (scope: nock.Interceptor) => scope.reply(502, 'Bad Gateway')],
   ])('when %s, then the outcome is unknown: no second push, the order waits for its callback', async (_what, answer) => {
     const stk: CapturedStk[] = [];
     mockDarajaToken();
