@@ -2,12 +2,13 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import { catalogFor } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
-import { accountBalance, accountIdByCode, createPendingTransfer, ensureCustomerAccount, InsufficientFunds, resolvePendingTransfer, SYSTEM_ACCOUNTS } from '../ledger/ledger';
+import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '../ledger/ledger';
 import type { Logger } from '../lib/logger';
 import { formatGrams, formatKes, parseKesToCents } from '../lib/units';
 import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
+import { creditFromPool } from './c2b/credit-from-pool';
 import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder, type OrderStatus } from './orders';
 
 /**
@@ -164,8 +165,17 @@ async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payme
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
   await transitionOrder(trx, order.id, AWAITING_RESULT, 'paid');
   const posted = await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
-  // The ledger reports the customer's gold right after the post; read it only if someone else had posted.
-  const balance = posted.result === 'resolved' ? posted.creditPosted : await customerGold(trx, order);
+  let balance: number;
+  if (posted.result === 'resolved') balance = posted.creditPosted; // the customer's gold right after the post
+  else if (posted.as === 'posted') balance = await customerGold(trx, order);
+  else {
+    // The ledger says the reservation was already released while M-Pesa still had the payment: never
+    // expected, never ignored. The customer paid, so they get the gold from a fresh reservation, or,
+    // if the pool cannot cover it, the order goes to review with an alert.
+    const again = await creditFromPool(trx, { id: `${reservationId(order.id)}-late`, customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
+    if (!again.ok) return unallocated(trx, outbox, order, payment, paid, ['paid'], 'paid while its reservation was already released; the pool could not cover the gold');
+    balance = again.balanceUg;
+  }
   const t = catalogFor(order.language);
   const common = { grams: formatGrams(order.grams_ug), kes: formatKes(order.amount_cents), price: formatKes(order.price_cents_per_gram), balance: formatGrams(balance) };
   const body = paid.receipt ? t.sms.buyReceipt({ ...common, receipt: paid.receipt }) : t.sms.buyReceiptNoRef(common);
@@ -222,45 +232,13 @@ async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPaymen
  * the customer is told a person will sort it out: never paid and forgotten.
  */
 async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
-  const lateId = `${reservationId(order.id)}-late`;
   const from: OrderStatus[] = ['failed', 'expired'];
   const t = catalogFor(order.language);
-  const paymentColumns = { ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null };
-  try {
-    await trx.transaction(async (sp) => {
-      await createPendingTransfer(sp, {
-        id: lateId,
-        debitAccountId: await accountIdByCode(sp, SYSTEM_ACCOUNTS.pool),
-        creditAccountId: await ensureCustomerAccount(sp, order.customer_id),
-        amount: order.grams_ug,
-        reference: order.reference,
-      });
-      await resolvePendingTransfer(sp, lateId, 'posted');
-    });
-  } catch (err) {
-    if (!(err instanceof InsufficientFunds)) throw err;
-    await trx('stk_payments').where({ id: payment.id }).update(paymentColumns);
-    await transitionOrder(trx, order.id, from, 'review', { failure_code: 'late_payment_unallocated', failure_reason: 'paid after the order closed; the pool could not cover the gold' });
-    const outboxId = await queueSms(trx, outbox, {
-      customerId: order.customer_id,
-      msisdn: order.msisdn,
-      body: t.sms.buyLateReview({ receipt: paid.receipt ?? order.reference, kes: formatKes(order.amount_cents) }),
-      purpose: 'buy_late_review',
-      dedupeKey: `buy-late-review-${order.id}`,
-    });
-    const alert = await raiseOpsAlert(trx, {
-      kind: 'late_payment_unallocated',
-      severity: 'error',
-      orderId: order.id,
-      message: 'customer paid after the order closed and the pool cannot cover the gold: fund the pool and credit, or refund',
-      details: { reference: order.reference, receipt: paid.receipt, amountKes: payment.amount_kes, gramsUg: order.grams_ug, wasStatus: order.status },
-      dedupeKey: `late-payment-unallocated-${order.id}`,
-    });
-    return { outcome: 'late_review', relay: [outboxId], alerts: [alert] };
-  }
-  await trx('stk_payments').where({ id: payment.id }).update(paymentColumns);
+  await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
+  const credited = await creditFromPool(trx, { id: `${reservationId(order.id)}-late`, customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
+  if (!credited.ok) return unallocated(trx, outbox, order, payment, paid, from, 'paid after the order closed; the pool could not cover the gold');
   await transitionOrder(trx, order.id, from, 'paid', { failure_code: null, failure_reason: null });
-  const balance = await customerGold(trx, order);
+  const balance = credited.balanceUg;
   const outboxId = await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
@@ -269,6 +247,39 @@ async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrde
     dedupeKey: `buy-receipt-${order.id}`,
   });
   return { outcome: 'late_paid', relay: [outboxId], alerts: [] };
+}
+
+/**
+ * The customer paid and the pool cannot cover their gold: the order waits in review (nothing credited,
+ * nothing lost) with an alert, and the customer is told a person will sort it out.
+ */
+async function unallocated(
+  trx: Knex.Transaction,
+  outbox: Outbox,
+  order: BuyOrder,
+  payment: StkPayment,
+  paid: Extract<StkOutcome, { kind: 'paid' }>,
+  from: OrderStatus[],
+  why: string,
+): Promise<Settlement> {
+  await transitionOrder(trx, order.id, from, 'review', { failure_code: 'late_payment_unallocated', failure_reason: why });
+  const t = catalogFor(order.language);
+  const outboxId = await queueSms(trx, outbox, {
+    customerId: order.customer_id,
+    msisdn: order.msisdn,
+    body: t.sms.buyLateReview({ receipt: paid.receipt ?? order.reference, kes: formatKes(order.amount_cents) }),
+    purpose: 'buy_late_review',
+    dedupeKey: `buy-late-review-${order.id}`,
+  });
+  const alert = await raiseOpsAlert(trx, {
+    kind: 'late_payment_unallocated',
+    severity: 'error',
+    orderId: order.id,
+    message: `customer paid and the pool cannot cover the gold (${why}): fund the pool and credit, or refund`,
+    details: { reference: order.reference, receipt: paid.receipt, amountKes: payment.amount_kes, gramsUg: order.grams_ug, wasStatus: order.status },
+    dedupeKey: `late-payment-unallocated-${order.id}`,
+  });
+  return { outcome: 'late_review', relay: [outboxId], alerts: [alert] };
 }
 
 /** A failure callback for a settled order. After an expiry it completes the record; it never undoes a success. */

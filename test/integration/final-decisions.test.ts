@@ -1,4 +1,5 @@
 import nock from 'nock';
+import { resolvePendingTransfer } from '../../src/ledger/ledger';
 import { settleStkPayment } from '../../src/payments/settle-stk-payment';
 import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
@@ -98,5 +99,19 @@ describe('final decisions', () => {
     expect(raised).toHaveLength(1);
     expect(raised[0].message).toMatch(/the callback said the payment failed, a later STK Query says it was paid/);
     expect(await svc.db('stk_payments').where({ id: payment.id }).first('settled_by', 'result_code')).toEqual({ settled_by: 'callback', result_code: 1032 });
+  });
+
+  test('when the ledger answers that the reservation was already released as a success callback pays the order, then that answer is not ignored: the gold comes from a fresh reservation', async () => {
+    const phone = nextPhone();
+    const { orderId, checkoutRequestId } = await pushedBuy(svc, phone);
+    // Never expected: something released the reservation while M-Pesa still had the payment.
+    await svc.db.transaction((trx) => resolvePendingTransfer(trx, `buy-${orderId}`, 'voided'));
+    const order = await svc.db('orders').where({ id: orderId }).first();
+
+    expect((await postCallback(svc.url, stkCallbackBody({ checkoutRequestId, resultCode: 0, amount: 500, receipt: nextReceipt(), phone }))).status).toBe(200);
+
+    expect(await svc.db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'paid' });
+    expect(await svc.db('transfers').where({ id: `buy-${orderId}-late/posted` }).first('amount')).toEqual({ amount: order.grams_ug });
+    expect(await customerPosted(phone)).toBe(order.grams_ug);
   });
 });
