@@ -9,6 +9,7 @@ import * as reconciliation from './20261126_007_reconciliation';
 import * as security from './20261126_008_security';
 import * as ops from './20261126_009_ops';
 import * as finalStatuses from './20261204_010_final_statuses';
+import * as payoutInFlight from './20261204_013_payout_in_flight';
 import * as sessionPerPhone from './20261204_014_session_per_phone';
 import * as c2bPayments from './20261204_016_c2b_payments';
 
@@ -29,6 +30,8 @@ const migrations: Record<string, Knex.Migration> = {
   '20261204_010_final_statuses': finalStatuses,
   '20261204_014_session_per_phone': sessionPerPhone,
   '20261204_016_c2b_payments': c2bPayments,
+  // 013 after 016: appended when it was written (the list is append-only).
+  '20261204_013_payout_in_flight': payoutInFlight,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
