@@ -133,6 +133,28 @@ const ipList = optionalString.transform((v, ctx) => {
 const MIN_SECRET_LENGTH = 16;
 const CALLBACK_SECRET_CHARS = new RegExp(`^[A-Za-z0-9_-]{${MIN_SECRET_LENGTH},}$`);
 
+/**
+ * MPESA_B2C_STATUS_RESULT_URL, when not given, is derived from MPESA_B2C_RESULT_URL: the same host and
+ * secret on a sibling path (`…/result/<secret>` -> `…/status/<secret>`, otherwise `…/<path>/status/<secret>`),
+ * so it has a route of its own. Every rule for callback URLs still applies to the result.
+ */
+export function withStatusResultUrl(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const result = env.MPESA_B2C_RESULT_URL?.trim();
+  if (!result || env.MPESA_B2C_STATUS_RESULT_URL?.trim()) return env;
+  let url: URL;
+  try {
+    url = new URL(result);
+  } catch {
+    return env; // the schema names the bad result URL
+  }
+  const segments = url.pathname.split('/').filter(Boolean);
+  if (segments.length < 2) return env;
+  const secret = segments.pop()!;
+  const prefix = segments[segments.length - 1] === 'result' ? [...segments.slice(0, -1), 'status'] : [...segments, 'status'];
+  url.pathname = `/${[...prefix, secret].join('/')}`;
+  return { ...env, MPESA_B2C_STATUS_RESULT_URL: url.toString() };
+}
+
 /** The B2C settings: all of them, or none (selling is then switched off). */
 const B2C_VARIABLES = [
   'MPESA_B2C_SHORTCODE',
@@ -463,7 +485,7 @@ function missingAtSecret(env: Record<string, string | undefined>): string[] {
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
-  const effective = withEmulatorDefaults(env);
+  const effective = withStatusResultUrl(withEmulatorDefaults(env));
   const parsed = envSchema.safeParse(effective);
   const missing = missingAtSecret(effective);
   if (!parsed.success || missing.length > 0) {

@@ -59,6 +59,19 @@ describe('configuration: selling (B2C) and daily limits', () => {
     });
   });
 
+  test('when MPESA_B2C_STATUS_RESULT_URL is not set, then it is derived from the result URL: same host and secret, a path of its own', () => {
+    const { MPESA_B2C_STATUS_RESULT_URL: _given, ...six } = B2C;
+    const c = loadConfig({ ...baseEnv(), ...six });
+    expect(c.b2c).toMatchObject({
+      statusResultUrl: 'https://wallet.example.com/mpesa/b2c/status/r-secret-0123456789',
+      statusResultRoute: { pathPrefix: '/mpesa/b2c/status', secret: 'r-secret-0123456789' },
+    });
+    // A result path that does not end in /result gets /status under it.
+    const other = loadConfig({ ...baseEnv(), ...six, MPESA_B2C_RESULT_URL: 'https://wallet.example.com/hooks/b2c/r-secret-0123456789' });
+    expect(other.b2c).toMatchObject({ statusResultRoute: { pathPrefix: '/hooks/b2c/status', secret: 'r-secret-0123456789' } });
+    expect(other.b2c!.resultRoute.pathPrefix).toBe('/hooks/b2c');
+  });
+
   test('when only some B2C variables are set, then every missing one is named', () => {
     const found = problems({ ...baseEnv(), MPESA_B2C_SHORTCODE: '600996', MPESA_INITIATOR_NAME: 'api' });
     expect(found.map((p) => p.split(':')[0]).sort()).toEqual(
