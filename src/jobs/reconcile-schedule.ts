@@ -4,7 +4,9 @@ export const RECONCILE_SCHEDULER_ID = 'reconcile-stk';
 const REFRESH_MS = 60_000;
 
 /**
- * Registers the repeating reconciliation job (a BullMQ job scheduler, on Redis or on Postgres alike).
+ * Registers the repeating reconciliation job (a BullMQ job scheduler, on Redis or on Postgres alike):
+ * STK payments (reconcile-stk-payments.ts) and payouts (reconcile-payouts.ts). The scheduler id keeps
+ * its old name: renaming it would leave the old schedule running beside the new one.
  * Every worker process upserts the same scheduler id, so there is one schedule however many workers
  * run, and each tick is one job that one worker takes. It is upserted again every minute: a Redis that
  * restarted empty has lost it, and reconciliation is exactly what must come back after an outage.

@@ -1,5 +1,6 @@
 import { deliverSms } from '../notifications/deliver-sms';
 import { runLiveStkQuery } from '../ops/live-stk-query';
+import { reconcilePayouts } from '../payments/reconcile-payouts';
 import { reconcileStkPayments } from '../payments/reconcile-stk-payments';
 import { runBuyOrder } from '../payments/run-buy-order';
 import { runPayoutStatusCheck } from '../payments/payout-status';
@@ -18,7 +19,14 @@ export function startWorkers(s: Services, concurrency = 16): { close(): Promise<
     // An operator is waiting on the answer (the processor's return value): a few at a time is plenty.
     s.backends.startWorker<{ checkoutRequestId: string; waitMs?: number }>('ops-query', (job) => runLiveStkQuery(s, job), 4),
     // One tick at a time per process; ticks in other processes skip what this one has leased.
-    s.backends.startWorker<Record<string, never>>('reconcile', async () => void (await reconcileStkPayments(s)), 1),
+    // Buys, then sales; a failing half does not keep the other from running.
+    s.backends.startWorker<Record<string, never>>('reconcile', async () => {
+      try {
+        await reconcileStkPayments(s);
+      } finally {
+        await reconcilePayouts(s);
+      }
+    }, 1),
   ];
   const schedule = scheduleReconciliation(s);
 

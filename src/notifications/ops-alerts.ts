@@ -18,8 +18,12 @@ export type OpsAlertKind =
   | 'payment_unconfirmed'
   /** A callback contradicted an earlier Query answer (e.g. Query said paid, the callback says failed). */
   | 'conflicting_results'
-  /** A payout was reported paid after the sale had been failed and the gold returned: paid twice. */
+  /** A payout was reported paid after the sale had been failed and the gold returned (or closed by an operator as not paid): paid twice. */
   | 'payout_paid_after_failure'
+  /** A sale's payout got no Result, timeout or status answer after every Transaction Status check: held in review, gold reserved. */
+  | 'payout_unconfirmed'
+  /** M-Pesa paid a sale whose gold the ledger had already released back to the seller: held in review. */
+  | 'payout_ledger_conflict'
   /** The price feed moved more than PRICE_MAX_MOVE_PERCENT from the last accepted quote: trading paused. */
   | 'price_jump'
   /** A Paybill (C2B) payment could not be turned into gold (no wallet, amount, price, pool): it waits in review. */

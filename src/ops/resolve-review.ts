@@ -11,12 +11,14 @@ import {
 import type { Logger } from '../lib/logger';
 import { reservationId, transitionOrder, type OrderStatus } from '../payments/orders';
 import type { Metrics } from './metrics';
+import { isSellResolutionAction, resolveSellReview, type SellResolutionAction, type SellResolveResult } from './resolve-sell-review';
 
 export type ResolutionAction = 'credit' | 'refund_note' | 'close';
 
 export interface ResolveReview {
   orderId: string;
-  action: ResolutionAction;
+  /** Buy actions here; sell actions (paid_out, not_paid) in resolve-sell-review.ts. */
+  action: ResolutionAction | SellResolutionAction;
   note: string;
   operator: string;
 }
@@ -27,7 +29,10 @@ export type ResolveResult =
   | { ok: false; error: 'not_in_review'; status: string }
   /** Sell orders in review wait on a payout, not a reservation: resolved on the payout side, not here. */
   | { ok: false; error: 'not_a_buy'; kind: string }
-  | { ok: false; error: 'pool_insufficient' | 'already_credited' };
+  | { ok: false; error: 'pool_insufficient' | 'already_credited' }
+  /** A sell action (paid_out, not_paid) on a buy. */
+  | { ok: false; error: 'not_a_sell'; kind: string }
+  | SellResolveResult;
 
 /**
  * Where each action leaves the order. An operator's decision is final: `refunded` and `closed` are
@@ -55,7 +60,10 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
   const result = await deps.db.transaction(async (trx): Promise<ResolveResult> => {
     const order = await trx('orders').where({ id: req.orderId }).forUpdate().first();
     if (!order) return { ok: false, error: 'not_found' };
+    // Sales are settled on the payout side (paid_out / not_paid), in the same transaction and lock.
+    if (order.kind === 'sell') return resolveSellReview(trx, order, req);
     if (order.kind !== 'buy') return { ok: false, error: 'not_a_buy', kind: order.kind };
+    if (isSellResolutionAction(req.action)) return { ok: false, error: 'not_a_sell', kind: order.kind };
     if (order.status !== 'review') return { ok: false, error: 'not_in_review', status: order.status };
 
     const reservation = await reservationOf(trx, order.id);

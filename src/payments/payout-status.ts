@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { VendorError } from '../lib/errors';
 import { loadBuyOrder } from './orders';
 import { AWAITING_PAYOUT, loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
-import { failSellOrder, holdSellOrderForReview } from './sell-outcomes';
+import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
+import { failSellOrder, holdUnconfirmedPayout } from './sell-outcomes';
 
 /**
  * The Transaction Status check job (`payout-status-<payoutId>-<check>`). Checks form one chain: each
@@ -11,7 +12,7 @@ import { failSellOrder, holdSellOrderForReview } from './sell-outcomes';
  * result URL and, when it says Completed or failed, settles the payout exactly like a B2C Result.
  *
  * When PAYOUT_STATUS_CHECKS queries have gone unanswered or undecided, the last link decides:
- *  - a payout Daraja accepted goes to review: it may still complete, and a B2C payment cannot be
+ *  - a payout Daraja accepted goes to review (with a `payout_unconfirmed` alert): it may still complete, and a B2C payment cannot be
  *    reversed, so returning the gold could pay for gold we never took. The gold stays reserved;
  *  - a payout Daraja never acknowledged (every attempt failed, one of them without a visible answer)
  *    that M-Pesa answered "not found" for is failed and the gold returned. Had no status query ever
@@ -30,23 +31,9 @@ export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, c
 
   const asked = await deps.db('payout_status_queries').where({ payout_id: payoutId, check_no: check }).whereNotNull('query_originator_conversation_id').first('id');
   if (!asked) {
-    try {
-      const accepted = await deps.daraja.transactionStatus({ originatorConversationId: payoutId, remarks: `Payout status check ${check}` });
-      await deps.db('payout_status_queries')
-        .insert({
-          payout_id: payoutId,
-          check_no: check,
-          query_originator_conversation_id: accepted.queryOriginatorConversationId ?? null,
-          query_conversation_id: accepted.queryConversationId ?? null,
-        })
-        .onConflict(['payout_id', 'check_no'])
-        .merge();
-    } catch (err) {
-      const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message);
-      deps.log.warn({ payoutId, check, code: e.code, kind: e.kind }, 'transaction status query failed');
-      if (e.kind !== 'permanent' && !finalAttempt) throw e;
-      // This check is spent; the next one tries again.
-    }
+    const failed = await askTransactionStatus(deps, payoutId, check);
+    if (failed && failed.kind !== 'permanent' && !finalAttempt) throw failed;
+    // Otherwise this check is spent; the next one tries again.
   }
   const relay = await deps.db.transaction(async (trx) => {
     const locked = await loadBuyOrder(trx, order.id, { lock: true });
@@ -57,17 +44,41 @@ export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, c
   await deps.outbox.relaySoon(relay);
 }
 
+/**
+ * Sends Transaction Status query number `check` for a payout and stores the query's ids (its answer is
+ * matched by them at the status result URL). Returns null once Daraja acknowledged the query, or the
+ * error it failed with. Shared by the check chain and the reconciliation sweep (reconcile-payouts.ts).
+ */
+export async function askTransactionStatus(deps: Pick<PayoutDeps, 'db' | 'daraja' | 'log'>, payoutId: string, check: number): Promise<VendorError | null> {
+  try {
+    const accepted = await deps.daraja.transactionStatus({ originatorConversationId: payoutId, remarks: `Payout status check ${check}` });
+    await deps.db('payout_status_queries')
+      .insert({
+        payout_id: payoutId,
+        check_no: check,
+        query_originator_conversation_id: accepted.queryOriginatorConversationId ?? null,
+        query_conversation_id: accepted.queryConversationId ?? null,
+      })
+      .onConflict(['payout_id', 'check_no'])
+      .merge();
+    return null;
+  } catch (err) {
+    const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message);
+    deps.log.warn({ payoutId, check, code: e.code, kind: e.kind }, 'transaction status query failed');
+    return e;
+  }
+}
+
 async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
+  const alerts: OpsAlert[] = [];
   const relay = await deps.db.transaction(async (trx) => {
     const payout = (await loadPayout(trx, payoutId))!;
     const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
     if (!order || !AWAITING_PAYOUT.includes(order.status)) return [];
     const checks = deps.config.payouts.statusChecks;
     if (payout.status === 'accepted' || payout.conversation_id || !(await mpesaSaysNotFound(trx, payoutId, checks))) {
-      await holdSellOrderForReview(trx, order, payout, AWAITING_PAYOUT, {
-        code: 'payout_unconfirmed',
-        description: `no result; ${checks} Transaction Status checks did not settle it`,
-      });
+      const alert = await holdUnconfirmedPayout(trx, order, payout, AWAITING_PAYOUT, `no result; ${checks} Transaction Status checks did not settle it`);
+      if (alert) alerts.push(alert);
       deps.log.error({ orderId: order.id, payoutId }, 'payout outcome unknown after every status check: held for review');
       return [];
     }
@@ -80,6 +91,7 @@ async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
       })) ?? []
     );
   });
+  logOpsAlerts(deps.log, alerts);
   await deps.outbox.relaySoon(relay);
 }
 

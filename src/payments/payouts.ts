@@ -30,6 +30,10 @@ export interface Payout {
   conversation_id: string | null;
   transaction_id: string | null;
   status_checks: number;
+  /** Set just before a B2C request leaves, cleared with its answer: still set = an attempt whose answer nobody heard. */
+  in_flight_at: Date | null;
+  /** Transaction Status checks the reconciliation sweep made (src/payments/reconcile-payouts.ts). */
+  sweep_checks: number;
 }
 
 /** Sell orders whose payout M-Pesa may still settle: being requested, or accepted and awaiting a result. */

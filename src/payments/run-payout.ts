@@ -14,6 +14,11 @@ import { failSellOrder } from './sell-outcomes';
  * gold (voids the pending transfer), fails the order and tells the customer, but only when no attempt
  * could have reached M-Pesa. If one might have (a network error or timeout, where the request may
  * have been queued), Transaction Status decides instead: voiding then could pay without taking gold.
+ *
+ * Each attempt is recorded before its request leaves (attempts + 1 and payouts.in_flight_at, committed
+ * on their own) and the marker is cleared with the answer. A worker killed in between leaves the marker
+ * set: the re-run folds it into maybe_sent, so a definite refusal heard by the re-run (or by any later
+ * attempt) asks Transaction Status instead of returning the gold.
  */
 export async function runPayout(deps: PayoutDeps, payoutId: string, finalAttempt: boolean): Promise<void> {
   const payout = await loadPayout(deps.db, payoutId);
@@ -36,7 +41,27 @@ export async function runPayout(deps: PayoutDeps, payoutId: string, finalAttempt
 }
 
 async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAttempt: boolean): Promise<void> {
-  await deps.db('payouts').where({ id: payout.id }).increment('attempts', 1).update({ updated_at: deps.db.fn.now() });
+  // Record before calling, in a statement of its own (committed before the request leaves). A marker an
+  // earlier attempt left behind means that attempt's request may have reached M-Pesa with nobody left
+  // to hear the answer: it becomes maybe_sent, which only Transaction Status (or a Result) can clear up.
+  // Under the order lock, so the sweep (which fails a sale no attempt was ever made for) and this mark
+  // are one before the other, never interleaved.
+  const marked = await deps.db.transaction(async (trx): Promise<number> => {
+    const locked = await loadBuyOrder(trx, order.id, { lock: true });
+    if (locked?.status !== 'payout_requested') return 0;
+    return trx('payouts')
+      .where({ id: payout.id, status: 'requested' })
+      .update({
+        attempts: trx.raw('attempts + 1'),
+        maybe_sent: trx.raw('maybe_sent OR in_flight_at IS NOT NULL'),
+        in_flight_at: trx.fn.now(),
+        updated_at: trx.fn.now(),
+      });
+  });
+  if (marked !== 1) return; // settled, held or failed meanwhile: nothing to send
+  if (payout.in_flight_at) {
+    deps.log.warn({ orderId: order.id, payoutId: payout.id, attempts: payout.attempts }, 'an earlier b2c attempt never recorded its answer: it may have been sent');
+  }
   try {
     const accepted = await deps.daraja.b2cPayment({
       originatorConversationId: payout.id,
@@ -46,6 +71,7 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
       occasion: order.reference,
     });
     const relay = await deps.db.transaction(async (trx) => {
+      await trx('payouts').where({ id: payout.id }).update({ in_flight_at: null });
       await trx('payouts')
         .where({ id: payout.id, status: 'requested' })
         .update({ status: 'accepted', accepted_at: trx.fn.now(), last_error: null, updated_at: trx.fn.now() });
@@ -66,7 +92,7 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
     const ambiguous = e.maybeProcessed || (e.httpStatus !== undefined && e.httpStatus >= 500 && e.code.startsWith('http_'));
     const [row] = await deps.db('payouts')
       .where({ id: payout.id })
-      .update({ last_error: `${e.code}: ${e.message}`.slice(0, 300), maybe_sent: deps.db.raw('maybe_sent OR ?', [ambiguous]), updated_at: deps.db.fn.now() })
+      .update({ last_error: `${e.code}: ${e.message}`.slice(0, 300), maybe_sent: deps.db.raw('maybe_sent OR ?', [ambiguous]), in_flight_at: null, updated_at: deps.db.fn.now() })
       .returning('maybe_sent');
     const final = e.kind === 'permanent' || finalAttempt;
     deps.log.warn({ orderId: order.id, payoutId: payout.id, code: e.code, kind: e.kind, final, ambiguous }, 'b2c payout request failed');

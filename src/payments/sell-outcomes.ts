@@ -3,6 +3,7 @@ import { catalogFor } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
 import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '../ledger/ledger';
 import { formatGrams, formatKes } from '../lib/units';
+import { raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
 import { transitionOrder, type BuyOrder, type OrderStatus } from './orders';
 import { saleTransferId, type Payout } from './payouts';
@@ -66,6 +67,11 @@ export async function failSellOrder(
  * Completes a sale in the caller's transaction: the gold moves to the pool for good (the pending
  * transfer is posted), M-Pesa's receipt, receiver name and completion time are stored, and the
  * receipt SMS is queued. Returns the outbox ids, or null when the order had already left `from`.
+ *
+ * The ledger's answer is never ignored. The transfer id is this order's own (sell-<orderId>), so
+ * `already_resolved` as posted is this very sale's gold already moved: the sale is still paid. Voided
+ * or expired means the gold went back to the seller while M-Pesa paid: the seller has both, so the
+ * order is NOT marked paid; it goes to review with a `payout_ledger_conflict` alert for a person.
  */
 export async function completeSellOrder(
   trx: Knex.Transaction,
@@ -74,10 +80,25 @@ export async function completeSellOrder(
   payout: Payout,
   from: OrderStatus[],
   paid: { receipt: string; receiverName: string | null; completedAt: Date | null; conversationId: string | null; result: PayoutResultColumns },
-): Promise<number[] | null> {
-  const moved = await transitionOrder(trx, order.id, from, 'paid');
-  if (!moved) return null;
-  await resolvePendingTransfer(trx, saleTransferId(order.id), 'posted');
+): Promise<{ paid: true; relay: number[] } | { paid: false; alert: OpsAlert } | null> {
+  // Read under the order lock (the caller holds it already; taking it again is a no-op) before any gold moves.
+  const current = await trx('orders').where({ id: order.id }).forUpdate().first('status');
+  if (!current || !from.includes(current.status)) return null;
+  const posted = await resolvePendingTransfer(trx, saleTransferId(order.id), 'posted');
+  if (posted.result === 'already_resolved' && posted.as !== 'posted') {
+    const why = `M-Pesa paid (receipt ${paid.receipt}) but the sale's gold was already ${posted.as} back to the seller`;
+    await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_ledger_conflict', description: why, result: paid.result });
+    const alert = await raiseOpsAlert(trx, {
+      kind: 'payout_ledger_conflict',
+      severity: 'error',
+      orderId: order.id,
+      message: 'M-Pesa paid a sale whose gold had already gone back to the seller: recover the gold or the money, then resolve the order',
+      details: { payoutId: payout.id, receipt: paid.receipt, transfer: posted.as },
+      dedupeKey: `payout-ledger-conflict-${payout.id}`,
+    });
+    return { paid: false, alert };
+  }
+  if (!(await transitionOrder(trx, order.id, from, 'paid'))) throw new Error(`sell order ${order.id} left ${from.join('/')} while locked`);
   await trx('payouts')
     .where({ id: payout.id })
     .update({
@@ -110,7 +131,7 @@ export async function completeSellOrder(
     purpose: 'sell_receipt',
     dedupeKey: `sell-receipt-${order.id}`,
   });
-  return [outboxId];
+  return { paid: true, relay: [outboxId] };
 }
 
 /** Holds a sale for an operator: nothing moves, the gold stays reserved. */
@@ -132,4 +153,23 @@ export async function holdSellOrderForReview(
       updated_at: trx.fn.now(),
     });
   return true;
+}
+
+/**
+ * Holds a sale whose payout nobody could confirm (no Result, no timeout, no decisive status answer
+ * after every check) for an operator, with a `payout_unconfirmed` alert: the gold stays reserved, since
+ * a B2C payment cannot be taken back and returning the gold could pay for gold we never took. A later
+ * decisive answer from M-Pesa still settles it (src/payments/settle-payout.ts); otherwise an operator
+ * resolves it (paid_out / not_paid). Returns the alert, or null when the order had already left `from`.
+ */
+export async function holdUnconfirmedPayout(trx: Knex.Transaction, order: BuyOrder, payout: Payout, from: OrderStatus[], description: string): Promise<OpsAlert | null> {
+  if (!(await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_unconfirmed', description }))) return null;
+  return raiseOpsAlert(trx, {
+    kind: 'payout_unconfirmed',
+    severity: 'error',
+    orderId: order.id,
+    message: 'No confirmation of a payout after every Transaction Status check: check the M-Pesa statement, then resolve the sale (paid_out or not_paid)',
+    details: { payoutId: payout.id, reference: order.reference },
+    dedupeKey: `payout-unconfirmed-${payout.id}`,
+  });
 }

@@ -151,15 +151,18 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   // one held over a mismatch waits for a person.
   const from: OrderStatus[] = order.status === 'review' && order.failure_code === 'payout_unconfirmed' ? ['review'] : AWAITING_PAYOUT;
   if (!from.includes(order.status)) {
-    if (v.kind === 'success' && order.status === 'failed') {
-      deps.log.error({ orderId: order.id, payoutId: payout.id, receipt: v.receipt }, 'payout reported paid after the sale was failed and the gold returned');
+    // `closed`: an operator decided the payout did not go out (not_paid) and the seller kept the gold.
+    // That decision is final: a later "paid" moves nothing, it asks a person to recover one of the two.
+    if (v.kind === 'success' && (order.status === 'failed' || order.status === 'closed')) {
+      const after = order.status === 'closed' ? 'an operator closed it as not paid' : 'it was failed';
+      deps.log.error({ orderId: order.id, payoutId: payout.id, receipt: v.receipt, status: order.status }, `payout reported paid after ${after} and the gold returned`);
       // The customer has both the money and the gold: a person must recover one of them.
       await raiseOpsAlert(trx, {
         kind: 'payout_paid_after_failure',
         severity: 'error',
         orderId: order.id,
-        message: 'M-Pesa paid a sale after it was failed and the gold returned',
-        details: { payoutId: payout.id, receipt: v.receipt ?? null },
+        message: `M-Pesa paid a sale after ${after} and the gold returned`,
+        details: { payoutId: payout.id, receipt: v.receipt ?? null, status: order.status },
         dedupeKey: `payout-paid-after-failure-${payout.id}`,
       });
       return { outcome: 'conflict', relay: [] };
@@ -174,6 +177,7 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
       reason: sellReasonForResultCode(v.result.result_code),
       result: v.result,
     });
+    if (relay && order.status === 'review') await closeUnconfirmedAlert(trx, order.id, 'failed');
     return { outcome: 'failed', relay: relay ?? [] };
   }
 
@@ -184,14 +188,27 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
     deps.log.warn({ orderId: order.id, payoutId: payout.id, problem }, 'payout result held for review');
     return { outcome: 'mismatch', relay: [] };
   }
-  const relay = await completeSellOrder(trx, deps.outbox, order, payout, from, {
+  const done = await completeSellOrder(trx, deps.outbox, order, payout, from, {
     receipt: v.receipt!,
     receiverName: v.receiverName,
     completedAt: v.completedAt,
     conversationId: v.conversationId,
     result: v.result,
   });
-  return { outcome: 'settled', relay: relay ?? [] };
+  if (done && !done.paid) {
+    deps.log.error({ orderId: order.id, payoutId: payout.id, receipt: v.receipt }, done.alert.message);
+    return { outcome: 'conflict', relay: [] };
+  }
+  if (done && order.status === 'review') await closeUnconfirmedAlert(trx, order.id, 'paid');
+  return { outcome: done ? 'settled' : 'duplicate', relay: done?.relay ?? [] };
+}
+
+/** M-Pesa's answer settled a sale held for want of one: the alert that asked a person to look is answered. */
+async function closeUnconfirmedAlert(trx: Knex.Transaction, orderId: string, how: 'paid' | 'failed'): Promise<void> {
+  await trx('ops_alerts')
+    .where({ order_id: orderId, kind: 'payout_unconfirmed' })
+    .whereNull('resolved_at')
+    .update({ resolved_at: trx.fn.now(), resolution: `settled by M-Pesa's answer (${how})` });
 }
 
 /** A success must carry a fresh receipt and exactly the amount we asked for. */

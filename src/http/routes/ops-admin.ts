@@ -18,13 +18,14 @@ const ordersQuery = z.object({
 });
 const orderId = z.uuid();
 const resolveBody = z.object({
-  action: z.enum(['credit', 'refund_note', 'close']),
+  // Buys: credit, refund_note, close. Sales: paid_out, not_paid (the wrong kind's action is 422).
+  action: z.enum(['credit', 'refund_note', 'close', 'paid_out', 'not_paid']),
   note: z.string().trim().min(1).max(1000),
   operator: z.string().trim().min(1).max(100),
 });
 const exportQuery = z.object({ from: z.string(), to: z.string() });
 
-const RESOLVE_STATUS = { not_found: 404, not_in_review: 409, pool_insufficient: 409, already_credited: 409, not_a_buy: 422 } as const;
+const RESOLVE_STATUS = { not_found: 404, not_in_review: 409, pool_insufficient: 409, already_credited: 409, not_a_buy: 422, not_a_sell: 422, sale_not_held: 409 } as const;
 
 /** Behind the ops token (see ops.ts). */
 export function opsAdminRouter(s: Services): Router {
