@@ -462,6 +462,33 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await callbacksFor(svc, payout.id)).toEqual([{ kind: 'b2c_result', outcome: 'mismatch' }]);
   });
 
+  test('when M-Pesa pays a sale whose gold the ledger had already returned to the seller, then the ledger\'s already_resolved is not ignored: the order is NOT paid but held for review with a payout_ledger_conflict alert', async () => {
+    const { customer, order, payout } = await acceptedSale(svc);
+    // The held gold went back (a hand-run script, a bug elsewhere): the ledger now answers already_resolved.
+    await svc.db.transaction((trx) => resolvePendingTransfer(trx, `sell-${order.id}`, 'voided'));
+    const receipt = newReceipt();
+    const ack = await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt }), RESULT_PATH);
+    expect(ack).toMatchObject({ status: 200, json: { ResultCode: 0 } });
+    expect(await svc.db('orders').where({ id: order.id }).first()).toMatchObject({ status: 'review', failure_code: 'payout_ledger_conflict' });
+    expect(await svc.db('payouts').where({ id: payout.id }).first()).toMatchObject({ status: 'review', settled_at: null, result_code: '0' });
+    expect(await svc.db('transfers').where({ pending_id: `sell-${order.id}` }).select('status')).toEqual([{ status: 'voided' }]);
+    expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 0, credits_posted: UG_PER_GRAM });
+    expect(await svc.db('ops_alerts').where({ order_id: order.id }).select('kind', 'severity')).toEqual([{ kind: 'payout_ledger_conflict', severity: 'error' }]);
+    expect(await callbacksFor(svc, payout.id)).toEqual([{ kind: 'b2c_result', outcome: 'conflict' }]);
+    expect(await svc.db('sms_messages').where({ dedupe_key: `sell-receipt-${order.id}` }).first()).toBeUndefined();
+  });
+
+  test('when the sale\'s gold had already been posted for this very sale, then already_resolved (posted) still completes it as paid, once', async () => {
+    const { customer, order, payout } = await acceptedSale(svc);
+    await svc.db.transaction((trx) => resolvePendingTransfer(trx, `sell-${order.id}`, 'posted'));
+    mockAtSmsAccepted([]);
+    await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
+    expect(await orderStatus(svc, order.id)).toBe('paid');
+    expect(await svc.db('transfers').where({ pending_id: `sell-${order.id}` }).select('status')).toEqual([{ status: 'posted' }]);
+    expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 125_000 });
+    expect(await svc.db('ops_alerts').where({ order_id: order.id }).count({ n: '*' }).first()).toEqual({ n: 0 });
+  });
+
   test('when a Result, a timeout or a status answer names an unknown payout, then it is acknowledged and kept as an orphan, changing nothing', async () => {
     const before = await svc.db('transfers').count<{ count: number }[]>('* as count');
     const ids = ['GPUNKNOWN00000001', 'GPUNKNOWN00000002'];
