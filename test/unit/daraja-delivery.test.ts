@@ -15,7 +15,10 @@ describe('did the request reach Daraja?', () => {
 
   test.each([
     [500, { errorCode: '500.003.02', errorMessage: 'Spike arrest violation' }, false],
-    [503, '<html>Service Unavailable</html>', false],
+    // A gateway's error page (no Daraja envelope) may hide a request that went through.
+    [503, '<html>Service Unavailable</html>', true],
+    [502, 'Bad Gateway', true],
+    [503, { errorCode: '503.001.01', errorMessage: 'Service unavailable' }, false],
     [400, { errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }, false],
     [404, { errorCode: '404.001.03', errorMessage: 'Invalid Access Token' }, false],
     [504, '<html>Gateway Time-out</html>', true],
