@@ -22,30 +22,38 @@ const menuInput = fc.oneof(
 );
 
 const text = fc.oneof(
-  { weight: 6, arbitrary: fc.array(menuInput, { maxLength: 14 }).map((inputs) => inputs.join('*')) },
+  // Mostly walks a phone could type in one session; the hostile shapes follow.
+  { weight: 6, arbitrary: fc.array(menuInput, { maxLength: 8 }).map((inputs) => inputs.join('*')) },
+  { weight: 1, arbitrary: fc.array(menuInput, { minLength: 9, maxLength: 30 }).map((inputs) => inputs.join('*')) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 700 }).map((n) => '*'.repeat(n)) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 })).map(([a, b]) => `1${'*'.repeat(a)}500${'*'.repeat(b)}1`) },
+  // Runs of empty inputs inside a real walk (at most 22 inputs in all); longer runs are the 700-star case above.
+  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 10 })).map(([a, b]) => `1${'*'.repeat(a)}500${'*'.repeat(b)}1`) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 400, maxLength: 9000 }) },
 );
 
-const fields = fc.record(
-  {
-    sessionId: fc.oneof(
-      { weight: 4, arbitrary: fc.constantFrom('fuzz-a', 'fuzz-b', 'fuzz-c', 'fuzz-d') },
-      { weight: 1, arbitrary: fc.string({ maxLength: 260 }) },
-      { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
-    ),
-    serviceCode: fc.oneof({ weight: 5, arbitrary: fc.constant(SERVICE_CODE) }, { weight: 1, arbitrary: fc.constantFrom('*384*2#', '', '*384*1', '*384*1#*') }, { weight: 1, arbitrary: fc.string({ maxLength: 60 }) }),
-    phoneNumber: fc.oneof(
-      { weight: 5, arbitrary: fc.constantFrom(...validPhones) },
-      { weight: 1, arbitrary: fc.stringMatching(/^\+?\d{0,16}$/) },
-      { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
-    ),
-    networkCode: fc.oneof(fc.constantFrom('63902', '63903', '99999'), fc.string({ maxLength: 30 })),
-    text,
-  },
-  { requiredKeys: [] },
+const fieldArbitraries = {
+  sessionId: fc.oneof(
+    // A session is a phone's and an id's together, and one that ended stays ended (a packed PIN
+    // entry ends it for good): enough ids that fresh sessions keep coming.
+    { weight: 4, arbitrary: fc.integer({ min: 0, max: 99 }).map((n) => `fuzz-${n}`) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 260 }) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+  ),
+  serviceCode: fc.oneof({ weight: 5, arbitrary: fc.constant(SERVICE_CODE) }, { weight: 1, arbitrary: fc.constantFrom('*384*2#', '', '*384*1', '*384*1#*') }, { weight: 1, arbitrary: fc.string({ maxLength: 60 }) }),
+  phoneNumber: fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(...validPhones) },
+    { weight: 1, arbitrary: fc.stringMatching(/^\+?\d{0,16}$/) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+  ),
+  networkCode: fc.oneof(fc.constantFrom('63902', '63903', '99999'), fc.string({ maxLength: 30 })),
+  text,
+};
+
+/** Mostly the four fields AT always sends (so walks go deep); sometimes any of them missing. */
+const fields = fc.oneof(
+  { weight: 3, arbitrary: fc.record(fieldArbitraries, { requiredKeys: ['sessionId', 'serviceCode', 'phoneNumber', 'text'] }) },
+  { weight: 2, arbitrary: fc.record(fieldArbitraries, { requiredKeys: [] }) },
 );
 
 type Fields = Record<string, string>;
