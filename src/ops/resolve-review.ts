@@ -9,8 +9,9 @@ import {
   SYSTEM_ACCOUNTS,
 } from '../ledger/ledger';
 import type { Logger } from '../lib/logger';
-import { reservationId, transitionOrder, type OrderStatus } from '../payments/orders';
+import { reservationId, type OrderStatus } from '../payments/orders';
 import type { Metrics } from './metrics';
+import { recordResolution } from './record-resolution';
 import { isSellResolutionAction, resolveSellReview, type SellResolutionAction, type SellResolveResult } from './resolve-sell-review';
 
 export type ResolutionAction = 'credit' | 'refund_note' | 'close';
@@ -82,24 +83,7 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
     }
 
     const outcome = OUTCOME[req.action];
-    const extra = outcome.failureCode ? { failure_code: outcome.failureCode, failure_reason: req.note.slice(0, 300) } : {};
-    if (!(await transitionOrder(trx, order.id, ['review'], outcome.to, extra))) {
-      throw new Error(`order ${order.id} left review while locked`);
-    }
-    await trx('order_resolutions').insert({
-      order_id: order.id,
-      action: req.action,
-      operator: req.operator,
-      note: req.note,
-      from_status: 'review',
-      to_status: outcome.to,
-      transfer_id: transferId,
-    });
-    // Whatever alerted a person about this order is answered by this resolution.
-    await trx('ops_alerts')
-      .where({ order_id: order.id })
-      .whereNull('resolved_at')
-      .update({ resolved_at: trx.fn.now(), resolution: `${req.action} by ${req.operator}` });
+    await recordResolution(trx, order.id, req, outcome, transferId);
     return { ok: true, orderId: order.id, action: req.action, fromStatus: 'review', toStatus: outcome.to, transferId };
   });
   if (result.ok) {

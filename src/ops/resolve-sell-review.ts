@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { resolvePendingTransfer } from '../ledger/ledger';
-import { transitionOrder, type OrderStatus } from '../payments/orders';
+import type { OrderStatus } from '../payments/orders';
 import { saleTransferId } from '../payments/payouts';
+import { recordResolution } from './record-resolution';
 
 export type SellResolutionAction = 'paid_out' | 'not_paid';
 export const SELL_RESOLUTION_ACTIONS: readonly SellResolutionAction[] = ['paid_out', 'not_paid'];
@@ -53,26 +54,9 @@ export async function resolveSellReview(
   if (moved.result === 'already_resolved') return { ok: false, error: 'sale_not_held', transfer: moved.as };
   const transferId = `${saleTransferId(order.id)}/${outcome.resolution}`;
 
-  const extra = outcome.failureCode ? { failure_code: outcome.failureCode, failure_reason: req.note.slice(0, 300) } : {};
-  if (!(await transitionOrder(trx, order.id, ['review'], outcome.to, extra))) {
-    throw new Error(`order ${order.id} left review while locked`);
-  }
+  await recordResolution(trx, order.id, req, outcome, transferId);
   await trx('payouts')
     .where({ order_id: order.id })
     .update({ status: outcome.payoutStatus, last_error: `${req.action} by ${req.operator}`.slice(0, 300), settled_at: trx.fn.now(), updated_at: trx.fn.now() });
-  await trx('order_resolutions').insert({
-    order_id: order.id,
-    action: req.action,
-    operator: req.operator,
-    note: req.note,
-    from_status: 'review',
-    to_status: outcome.to,
-    transfer_id: transferId,
-  });
-  // Whatever alerted a person about this sale is answered by this resolution.
-  await trx('ops_alerts')
-    .where({ order_id: order.id })
-    .whereNull('resolved_at')
-    .update({ resolved_at: trx.fn.now(), resolution: `${req.action} by ${req.operator}` });
   return { ok: true, orderId: order.id, action: req.action, fromStatus: 'review', toStatus: outcome.to, transferId };
 }
