@@ -1,9 +1,8 @@
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
+import { formatKes } from '../lib/units';
 import { logOpsAlerts, raiseOpsAlert } from '../notifications/ops-alerts';
 import type { HttpPriceFeed, PriceJump } from './price-source';
-
-const formatCents = (c: number) => (c / 100).toFixed(2); // display only, never money math
 
 /** The feed jumped and trading is paused: one `price_jump` alert per accepted quote it jumped from. */
 export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: PriceJump): Promise<void> {
@@ -12,7 +11,7 @@ export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: P
       kind: 'price_jump',
       severity: 'error',
       orderId: null,
-      message: `Gold price feed moved more than ${jump.maxMovePercent}% (buy ${formatCents(jump.last.buyCentsPerGram)} -> ${formatCents(jump.quote.buyCentsPerGram)} KES/g): trading is paused until the feed comes back or an operator accepts the new price`,
+      message: `Gold price feed moved more than ${jump.maxMovePercent}% (buy ${formatKes(jump.last.buyCentsPerGram)} -> ${formatKes(jump.quote.buyCentsPerGram)} KES/g): trading is paused until the feed comes back or an operator accepts the new price`,
       details: { last: jump.last, quote: jump.quote, maxMovePercent: jump.maxMovePercent },
       dedupeKey: `price-jump-${jump.last.asOf}`,
     }),
