@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -38,14 +39,18 @@ export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttem
   } catch (err) {
     const e = err instanceof VendorError ? err : new VendorError('africastalking', 'retry', 'unknown', (err as Error).message);
     const final = e.kind === 'permanent' || finalAttempt;
-    await deps.db('sms_messages').where({ id: smsId, status: 'queued' }).update({
-      last_error: e.message.slice(0, 300),
-      // What Africa's Talking said of this recipient, kept like a success's status.
-      ...(e instanceof SmsNotSent ? { at_status: e.status, at_status_code: e.statusCode } : {}),
-      ...(final ? { status: 'failed' } : {}),
-      updated_at: deps.db.fn.now(),
+    // The failure and its account alert commit together: whoever sees the message failed sees the alert.
+    const alert = await deps.db.transaction(async (trx) => {
+      await trx('sms_messages').where({ id: smsId, status: 'queued' }).update({
+        last_error: e.message.slice(0, 300),
+        // What Africa's Talking said of this recipient, kept like a success's status.
+        ...(e instanceof SmsNotSent ? { at_status: e.status, at_status_code: e.statusCode } : {}),
+        ...(final ? { status: 'failed' } : {}),
+        updated_at: trx.fn.now(),
+      });
+      return e instanceof SmsNotSent && e.accountProblem ? raiseAccountProblem(trx, e) : null;
     });
-    if (e instanceof SmsNotSent && e.accountProblem) await alertAccountProblem(deps, e);
+    if (alert) logOpsAlerts(deps.log, [alert]);
     deps.log.warn({ smsId, to: maskMsisdn(msg.msisdn), code: e.code, kind: e.kind, final }, 'sms send failed');
     deps.metrics?.inc('sms_total', { status: final ? 'failed' : 'retry' });
     if (!final) throw e;
@@ -56,17 +61,14 @@ export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttem
  * Our Africa's Talking account cannot send (sender id not ours, no balance, risk hold): every SMS will
  * fail until an operator fixes it. One alert per cause per day, however many messages fail.
  */
-async function alertAccountProblem(deps: DeliverSmsDeps, e: SmsNotSent): Promise<void> {
+function raiseAccountProblem(trx: Knex.Transaction, e: SmsNotSent) {
   const day = new Date().toISOString().slice(0, 10);
-  const alert = await deps.db.transaction((trx) =>
-    raiseOpsAlert(trx, {
-      kind: 'sms_account_problem',
-      severity: 'error',
-      orderId: null,
-      message: `Africa's Talking refused to send: ${e.status} (${e.statusCode ?? 'no code'}). Fix the account (sender id, balance) in AT's dashboard; messages failed meanwhile are in sms_messages with status failed`,
-      details: { status: e.status, statusCode: e.statusCode },
-      dedupeKey: `sms-account-${e.status}-${day}`,
-    }),
-  );
-  logOpsAlerts(deps.log, [alert]);
+  return raiseOpsAlert(trx, {
+    kind: 'sms_account_problem',
+    severity: 'error',
+    orderId: null,
+    message: `Africa's Talking refused to send: ${e.status} (${e.statusCode ?? 'no code'}). Fix the account (sender id, balance) in AT's dashboard; messages failed meanwhile are in sms_messages with status failed`,
+    details: { status: e.status, statusCode: e.statusCode },
+    dedupeKey: `sms-account-${e.status}-${day}`,
+  });
 }
