@@ -12,6 +12,8 @@ export const QUEUE_NAMES = {
   'ops-query': 'ops-query',
   // The repeating STK reconciliation (a job scheduler): Query for lost callbacks, expire what never settles.
   reconcile: 'reconcile',
+  // A Paybill confirmation that arrived while Postgres was down, held until it can be recorded.
+  'c2b-confirmation': 'c2b-confirmation',
 } as const;
 
 export type QueueKey = keyof typeof QUEUE_NAMES;
@@ -25,6 +27,13 @@ export function jobOptions(jobs: Config['jobs']): JobsOptions {
     removeOnFail: { age: 7 * 24 * 3600 },
   };
 }
+
+/**
+ * A spooled Paybill confirmation is money already received: it is tried until the database is back,
+ * 17 times with exponential backoff from JOB_BACKOFF_MS (about a day and a half at the default 2 s),
+ * and a job that still fails is kept for a week in the failed list (Bull Board).
+ */
+export const C2B_SPOOL_ATTEMPTS = 17;
 
 /**
  * How long a job stays locked by its worker. A worker killed outright (SIGKILL, OOM) stops renewing the

@@ -1,5 +1,6 @@
 import { deliverSms } from '../notifications/deliver-sms';
 import { runLiveStkQuery } from '../ops/live-stk-query';
+import { recordC2bConfirmation } from '../payments/c2b/record-c2b-confirmation';
 import { reconcilePayouts } from '../payments/reconcile-payouts';
 import { reconcileStkPayments } from '../payments/reconcile-stk-payments';
 import { runBuyOrder } from '../payments/run-buy-order';
@@ -16,6 +17,8 @@ export function startWorkers(s: Services, concurrency = 16): { close(): Promise<
     s.backends.startWorker<{ smsId: number }>('sms', (job) => deliverSms(s, job.data.smsId, isFinalAttempt(job)), concurrency),
     s.backends.startWorker<{ payoutId: string }>('payout', (job) => runPayout(s, job.data.payoutId, isFinalAttempt(job)), concurrency),
     s.backends.startWorker<{ payoutId: string; check: number }>('payout-status', (job) => runPayoutStatusCheck(s, job.data.payoutId, job.data.check, isFinalAttempt(job)), concurrency),
+    // Paybill confirmations spooled while Postgres was down (src/http/routes/c2b-callbacks.ts).
+    s.backends.startWorker<{ body: unknown }>('c2b-confirmation', (job) => recordC2bConfirmation(s, job.data.body), 2),
     // An operator is waiting on the answer (the processor's return value): a few at a time is plenty.
     s.backends.startWorker<{ checkoutRequestId: string; waitMs?: number }>('ops-query', (job) => runLiveStkQuery(s, job), 4),
     // One tick at a time per process; ticks in other processes skip what this one has leased.

@@ -28,6 +28,8 @@ export type OpsAlertKind =
   | 'price_jump'
   /** A Paybill (C2B) payment could not be turned into gold (no wallet, amount, price, pool): it waits in review. */
   | 'c2b_payment_unallocated'
+  /** A Paybill (C2B) confirmation whose body could not be read: the money arrived, nothing was credited. */
+  | 'c2b_unparsed'
   /** Africa's Talking refuses our account (sender id, balance, risk hold): no SMS goes out. */
   | 'sms_account_problem'
   /** M-Pesa reports a payment for an order an operator had refunded or closed: nothing credited. */

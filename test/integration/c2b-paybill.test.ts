@@ -242,18 +242,70 @@ describe('Pay by Paybill (C2B)', () => {
     });
 
     test.each([
-      ['no TransID', (b: any) => ({ ...b, TransID: undefined })],
-      ['an amount that is not a number', (b: any) => ({ ...b, TransAmount: '1e5' })],
-      ['a zero amount', (b: any) => ({ ...b, TransAmount: '0.00' })],
-      ['a TransID with markup', (b: any) => ({ ...b, TransID: '<script>' })],
-    ])('when the body has %s, then 400 and nothing is recorded', async (_what, change) => {
+      ['no TransID', 'TransID', (b: any) => ({ ...b, TransID: undefined })],
+      ['an amount that is not a number', 'TransAmount', (b: any) => ({ ...b, TransAmount: '1e5' })],
+      ['a zero amount', 'TransAmount', (b: any) => ({ ...b, TransAmount: '0.00' })],
+      ['a TransID with markup', 'TransID', (b: any) => ({ ...b, TransID: '<script>' })],
+      ['no BusinessShortCode', 'BusinessShortCode', (b: any) => ({ ...b, BusinessShortCode: null })],
+    ])('when the body has %s, then it is kept as it came with one c2b_unparsed alert, 200, and nothing is credited', async (_what, field, change) => {
       const body = change(c2bBody({ account: nextAccount(), amount: '100' }));
-      const res = await confirm(body);
-      expect(res.status).toBe(400);
+      const unparsedAlerts = () => svc.db('ops_alerts').where({ kind: 'c2b_unparsed' }).orderBy('id');
+      const before = await unparsedAlerts();
+      const kept = () => svc.db('mpesa_callbacks').where({ kind: 'c2b_confirmation', outcome: 'unparsed' }).whereRaw("payload->>'BillRefNumber' = ?", [body.BillRefNumber]);
+      // The money has left the payer: Safaricom gets its 200, the operator gets the body and an alert.
+      expect(await confirm(body)).toMatchObject({ status: 200, json: { ResultCode: '0' } });
+      expect(await confirm(body)).toMatchObject({ status: 200 });
+      expect(await kept()).toHaveLength(2);
+      expect((await kept())[0].payload).toEqual(JSON.parse(JSON.stringify(body)));
+      const raised = (await unparsedAlerts()).slice(before.length);
+      expect(raised).toHaveLength(1);
+      expect(raised[0]).toMatchObject({ severity: 'error', order_id: null, details: { transId: typeof body.TransID === 'string' ? body.TransID : null } });
+      expect(raised[0].details.fields).toContain(field);
       expect(await svc.db('c2b_payments').where({ bill_ref_number: body.BillRefNumber }).first()).toBeUndefined();
+      expect(await walletOf(msisdnOfAccount(body.BillRefNumber))).toBeNull();
     });
 
-    test('when Postgres is unreachable, then 503 (Safaricom retries) and the retry credits once', async () => {
+    test('when Daraja sends null for the account number, the payer\'s phone, name and time, then the payment is still recorded (review: no wallet named)', async () => {
+      const transId = nextTransId();
+      const body = { ...c2bBody({ transId, account: 'x', amount: '100' }), BillRefNumber: null, MSISDN: null, FirstName: null, TransTime: null };
+      expect(await confirm(body)).toMatchObject({ status: 200, json: { ResultCode: '0' } });
+      expect(await svc.db('c2b_payments').where({ trans_id: transId }).first()).toMatchObject({ status: 'review', review_reason: 'account_not_a_phone', bill_ref_number: '', trans_time: null, amount_cents: 10_000 });
+    });
+
+    test('when only the payer\'s phone, name and time are null, then the account number\'s wallet is credited as usual', async () => {
+      mockAtSmsAccepted([]);
+      const account = nextAccount();
+      const body = { ...c2bBody({ account, amount: '100' }), MSISDN: null, FirstName: null, TransTime: null };
+      expect(await confirm(body)).toMatchObject({ status: 200 });
+      expect((await walletOf(msisdnOfAccount(account)))!.posted).toBe(11_764);
+    });
+
+    test('when the payment names another BusinessShortCode, then it goes to review with an alert: no wallet, no gold, no SMS', async () => {
+      const account = nextAccount();
+      const transId = nextTransId();
+      const sms: CapturedSms[] = [];
+      mockAtSmsAccepted(sms);
+      expect(await confirm({ ...c2bBody({ transId, account, amount: '100' }), BusinessShortCode: '600000' })).toMatchObject({ status: 200, json: { ResultCode: '0' } });
+      expect(await svc.db('c2b_payments').where({ trans_id: transId }).first()).toMatchObject({ status: 'review', review_reason: 'shortcode_not_ours', order_id: null, business_shortcode: '600000' });
+      expect(await svc.db('ops_alerts').where({ dedupe_key: `c2b-unallocated-${transId}` }).first()).toMatchObject({ kind: 'c2b_payment_unallocated', severity: 'error' });
+      expect(await walletOf(msisdnOfAccount(account))).toBeNull();
+      expect(await svc.db('sms_messages').where({ dedupe_key: `c2b-review-${transId}` }).first()).toBeUndefined();
+    });
+
+    test('when a payment takes the saver past BUY_DAILY_LIMIT_KES, then it goes to review (daily_limit) and nothing is credited', async () => {
+      mockAtSmsAccepted([], undefined, 3);
+      const account = nextAccount();
+      // Two of BUY_MAX_KES (the pool cannot cover them: review, which still counts towards the day).
+      for (const _ of [1, 2]) await confirm(c2bBody({ account, amount: '150000' }));
+      const transId = nextTransId();
+      expect(await confirm(c2bBody({ transId, account, amount: '100' }))).toMatchObject({ status: 200 });
+      const payment = await svc.db('c2b_payments').where({ trans_id: transId }).first();
+      expect(payment).toMatchObject({ status: 'review', review_reason: 'daily_limit' });
+      expect(await svc.db('orders').where({ id: payment.order_id }).first()).toMatchObject({ status: 'review', failure_code: 'c2b_daily_limit', amount_cents: 10_000 });
+      expect((await walletOf(msisdnOfAccount(account)))!.posted).toBe(0);
+    });
+
+    test('when Postgres is unreachable, then 503, the body waits in the c2b-confirmation queue and is credited once Postgres is back; Safaricom\'s retry is a duplicate', async () => {
       const account = nextAccount();
       const body = c2bBody({ account, amount: '100' });
       const name = svc.db.client.database() as string;
@@ -268,11 +320,12 @@ describe('Pay by Paybill (C2B)', () => {
         await admin.destroy();
       }
       expect(res).toMatchObject({ status: 503, json: { ResultCode: '1' } });
-      expect(await svc.db('c2b_payments').where({ trans_id: body.TransID }).first()).toBeUndefined();
-
-      mockAtSmsAccepted([]);
+      mockAtSmsAccepted([], undefined, 2);
+      // Spooled while Postgres was down: recorded once it is back, even if Safaricom never sends it again.
+      await waitFor(async () => (await svc.db('c2b_payments').where({ trans_id: body.TransID }).first())?.status === 'credited', 'the spooled confirmation to be recorded');
       expect(await confirm(body)).toMatchObject({ status: 200, json: { ResultCode: '0' } });
       expect((await walletOf(msisdnOfAccount(account)))!.posted).toBe(11_764);
+      expect(await svc.db('c2b_payments').where({ trans_id: body.TransID }).count({ n: '*' })).toEqual([{ n: 1 }]);
     });
   });
 });

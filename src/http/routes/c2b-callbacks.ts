@@ -1,6 +1,8 @@
 import { Router, type Request, type Response } from 'express';
-import { confirmC2b } from '../../payments/c2b/confirm-c2b';
+import { createHash } from 'node:crypto';
+import { C2B_SPOOL_ATTEMPTS } from '../../jobs/queues';
 import { c2bPayloadSchema, validateC2b } from '../../payments/c2b/c2b-payload';
+import { recordC2bConfirmation } from '../../payments/c2b/record-c2b-confirmation';
 import type { Services } from '../../services';
 import { callbackGuard, callbackJson } from '../callback-guard';
 
@@ -12,8 +14,9 @@ const INVALID = { ResultCode: 'C2B00016', ResultDesc: 'Rejected: invalid payload
  * (MPESA_C2B_VALIDATION_URL, MPESA_C2B_CONFIRMATION_URL) behind the callback guard (IP allowlist,
  * secret last segment, capped JSON). Not mounted when C2B is off.
  *  - validation: accept or reject (C2B00012 account, C2B00013 amount); records nothing;
- *  - confirmation: 200 only once the payment is committed (credited or in review); 400 for a body
- *    that is not Daraja's; 503 when nothing could be recorded, so Safaricom tries again.
+ *  - confirmation: 200 once the payment is committed (credited, in review, or a body we cannot read
+ *    kept with an alert: the money has arrived either way); 503 when the database is down, after
+ *    spooling the body to the c2b-confirmation queue, which records it once the database is back.
  */
 export function c2bCallbackRouter(s: Services): Router {
   const router = Router();
@@ -34,20 +37,32 @@ export function c2bCallbackRouter(s: Services): Router {
   });
 
   router.post(at(c2b.confirmationRoute), ...callbackGuard(s, c2b.confirmationRoute.secret), callbackJson, async (req: Request, res: Response) => {
-    const parsed = c2bPayloadSchema.safeParse(req.body);
-    if (!parsed.success) {
-      s.log.warn({ issues: parsed.error.issues.length }, 'c2b confirmation rejected: invalid payload');
-      res.status(400).json(INVALID);
-      return;
-    }
     try {
-      await confirmC2b(s, parsed.data, req.body);
+      await recordC2bConfirmation(s, req.body);
       res.json(CONFIRMED);
     } catch (err) {
-      // Not recorded: say so, so that Safaricom tries again.
-      s.log.error({ transId: parsed.data.TransID, err: (err as Error).message }, 'c2b confirmation not recorded');
+      // Postgres is down: the confirmation waits in a queue until it can be recorded, and Safaricom is
+      // told to try again too (the TransID makes whichever comes second a duplicate).
+      const spooled = await spool(s, req.body);
+      s.log.error({ transId: transIdOf(req.body), spooled, err: (err as Error).message }, 'c2b confirmation not recorded');
       res.status(503).json({ ResultCode: '1', ResultDesc: 'Temporarily unavailable' });
     }
   });
   return router;
 }
+
+/** One job per distinct body (a repeat while Postgres is down adds nothing). False when the queue is down too. */
+async function spool(s: Services, body: unknown): Promise<boolean> {
+  const digest = createHash('sha256').update(JSON.stringify(body) ?? 'undefined').digest('hex');
+  try {
+    await s.queues['c2b-confirmation'].add('c2b-confirmation', { body }, { jobId: `c2b-${digest}`, attempts: C2B_SPOOL_ATTEMPTS });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const transIdOf = (body: unknown) => {
+  const id = (body as { TransID?: unknown } | null)?.TransID;
+  return typeof id === 'string' ? id.slice(0, 40) : null;
+};

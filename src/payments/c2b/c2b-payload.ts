@@ -11,19 +11,21 @@ import { parseKesToCents } from '../../lib/units';
  * Only what we need is required; the rest is kept in the raw payload as it came.
  */
 const text = (max: number) => z.union([z.string(), z.number()]).transform(String).pipe(z.string().max(max));
+// Daraja sends null (or nothing) for fields it has no value for: a payment is never refused for that.
+const optionalText = (max: number) => text(max).nullish().transform((v) => v ?? undefined);
 
 export const c2bPayloadSchema = z.object({
-  TransactionType: z.string().max(50).optional(),
+  TransactionType: optionalText(50),
   // M-Pesa transaction ids are 10 uppercase alphanumerics; a little slack for other formats.
   TransID: z.string().regex(/^[A-Z0-9]{6,20}$/, 'not an M-Pesa transaction id'),
-  TransTime: text(20).optional(),
+  TransTime: optionalText(20),
   // A decimal such as "100.00"; a number is accepted too, but never used as a float (parsed as text).
   TransAmount: text(20).pipe(z.string().regex(/^(?!0+(\.0+)?$)\d{1,9}(\.\d{1,2})?$/, 'not a positive amount')),
   BusinessShortCode: text(20),
-  // The account number the payer typed: may be anything (that is what validation is for).
-  BillRefNumber: text(100).default(''),
-  MSISDN: text(100).optional(),
-  FirstName: text(100).optional(),
+  // The account number the payer typed: may be anything (that is what validation is for), or nothing.
+  BillRefNumber: optionalText(100).transform((v) => v ?? ''),
+  MSISDN: optionalText(100),
+  FirstName: optionalText(100),
 });
 
 export type C2bPayload = z.output<typeof c2bPayloadSchema>;

@@ -6,11 +6,12 @@ import { catalogFor } from '../../i18n';
 import type { Outbox } from '../../jobs/outbox';
 import type { Logger } from '../../lib/logger';
 import { maskMsisdn, type Msisdn } from '../../lib/msisdn';
-import { formatGrams, formatKes, microgramsForCents } from '../../lib/units';
+import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../../lib/units';
 import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
 import { queueSms } from '../../notifications/queue-sms';
 import { HttpPriceFeed, type PriceSource } from '../../prices/price-source';
 import { findOrCreateCustomer, type Customer } from '../customers';
+import { checkDailyLimit } from '../daily-limits';
 import { newReference } from '../place-buy-order';
 import { reservationId } from '../orders';
 import { amountCents, amountProblem, walletMsisdn, type C2bPayload } from './c2b-payload';
@@ -21,25 +22,29 @@ export interface C2bDeps {
   outbox: Outbox;
   log: Logger;
   prices: PriceSource;
-  config: Pick<Config, 'buy'>;
+  config: Pick<Config, 'buy' | 'c2b'>;
 }
 
 /** Why a Paybill payment could not be turned into gold at once: it waits in review for an operator. */
 export type C2bReviewReason =
+  | 'shortcode_not_ours'
   | 'account_not_a_phone'
   | 'amount_not_whole'
   | 'amount_below_minimum'
   | 'amount_above_maximum'
+  | 'daily_limit'
   | 'price_unavailable'
   | 'pool_insufficient';
 
 export type C2bOutcome = { outcome: 'credited'; orderId: string } | { outcome: 'review'; orderId: string | null; reason: C2bReviewReason } | { outcome: 'duplicate' };
 
 const REVIEW_MESSAGES: Record<C2bReviewReason, string> = {
+  shortcode_not_ours: 'the payment names a BusinessShortCode other than MPESA_C2B_SHORTCODE: check it against the M-Pesa statement of that shortcode before anything else (a forged confirmation looks like this)',
   account_not_a_phone: 'the account number is not a Kenyan mobile number, so it names no wallet: find the payer in the M-Pesa statement and refund',
   amount_not_whole: 'the amount is not whole shillings: credit (gold at the recorded price) or refund',
   amount_below_minimum: 'the amount is below BUY_MIN_KES: credit (gold at the recorded price) or refund',
   amount_above_maximum: 'the amount is above BUY_MAX_KES: credit (gold at the recorded price) or refund',
+  daily_limit: 'the payment takes the saver past BUY_DAILY_LIMIT_KES for today: credit (gold at the recorded price) or refund',
   price_unavailable: 'no fresh gold price (feed stale or trading paused): the order holds the highest last known price; credit if it is right, else refund',
   pool_insufficient: 'the pool cannot cover the gold: fund the pool and credit, or refund',
 };
@@ -50,8 +55,8 @@ const REVIEW_MESSAGES: Record<C2bReviewReason, string> = {
  *  - the account number (not the masked MSISDN) names the wallet; a new number gets one, as on a first dial;
  *  - gold at the current buy quote, rounded down in the house's favour, reserved from the pool and
  *    posted through the ledger, with the receipt SMS carrying the TransID;
- *  - anything that stops that (not a phone, amount outside the buy limits or not whole, no fresh
- *    price, pool empty) puts the payment in `review` with an ops alert and, when there is a phone,
+ *  - anything that stops that (another BusinessShortCode, not a phone, amount outside the buy limits
+ *    or not whole, past the saver's daily buy limit, no fresh price, pool empty) puts the payment in `review` with an ops alert and, when there is a phone,
  *    an SMS saying a person will sort it out. With a wallet and a price, the review is an order an
  *    operator resolves with POST /ops/orders/:id/resolve.
  * Everything (payment row, order, ledger moves, SMS outbox row, alert) commits in ONE transaction.
@@ -64,8 +69,10 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
 
   const msisdn = walletMsisdn(payload.BillRefNumber);
   const cents = amountCents(payload);
+  // Money paid to another shortcode is not ours to turn into gold (and is what a forgery would look like).
+  const ours = deps.config.c2b !== null && payload.BusinessShortCode === deps.config.c2b.shortcode;
   // Outside the transaction, like a first dial: a wallet is harmless even if the rest must be retried.
-  const customer = msisdn ? await findOrCreateCustomer(deps.db, msisdn) : null;
+  const customer = msisdn && ours ? await findOrCreateCustomer(deps.db, msisdn) : null;
   const quote = await deps.prices.quote();
   const price = quote?.buyCentsPerGram ?? (await highestKnownBuyPrice(deps.prices));
   const gramsUg = price ? microgramsForCents(cents, price) : 0;
@@ -87,13 +94,18 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
       .returning('id');
     if (!claimed) return { outcome: { outcome: 'duplicate' } as C2bOutcome, relay: [] as number[], alerts: [] as OpsAlert[] };
 
-    let reason = reviewReason(customer, cents, deps.config.buy, quote !== null);
+    let reason = ours ? reviewReason(customer, cents, deps.config.buy, quote !== null) : 'shortcode_not_ours';
     // No wallet, or no price ever known: no order can hold it; the payment row and the alert do.
     if (!customer || !price || gramsUg === 0) return reviewWithoutOrder(trx, deps.outbox, { transId, customer, cents, reason: reason ?? 'price_unavailable' });
 
     const orderId = randomUUID();
     const reference = newReference();
     let balanceUg = 0;
+    // The same daily limit as a USSD buy (it takes the customer's lock, so concurrent payments add up).
+    if (!reason) {
+      const limit = await checkDailyLimit(trx, { customerId: customer.id, kind: 'buy', sourceKey: `c2b:${transId}`, amountKes: cents / CENTS_PER_KES, limitKes: deps.config.buy.dailyLimitKes });
+      if (!limit.ok) reason = 'daily_limit';
+    }
     if (!reason) {
       const credited = await creditFromPool(trx, { id: reservationId(orderId), customerId: customer.id, gramsUg, reference });
       if (credited.ok) balanceUg = credited.balanceUg;
