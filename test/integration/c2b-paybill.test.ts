@@ -67,6 +67,11 @@ describe('Pay by Paybill (C2B)', () => {
       expect(await svc.db('c2b_payments').where({ bill_ref_number: account }).first()).toBeUndefined();
     });
 
+    test('when the payment is to another shortcode, then it is rejected with C2B00015', async () => {
+      const res = await postCallback(svc.url, { ...c2bBody({ account: '0712345678', amount: '100' }), BusinessShortCode: '600000' }, VALIDATION_PATH);
+      expect(res).toMatchObject({ status: 200, json: { ResultCode: 'C2B00015' } });
+    });
+
     test('when the secret segment is wrong, then 404 and no answer of Daraja shape', async () => {
       const res = await postCallback(svc.url, c2bBody({ account: '0712345678', amount: '100' }), '/c2b/validation/c2b-Secret-0a1b2c3d4e5X');
       expect(res.status).toBe(404);

@@ -13,7 +13,7 @@ const INVALID = { ResultCode: 'C2B00016', ResultDesc: 'Rejected: invalid payload
  * Daraja's C2B (Pay by Paybill) validation and confirmation, each at the path of its URL
  * (MPESA_C2B_VALIDATION_URL, MPESA_C2B_CONFIRMATION_URL) behind the callback guard (IP allowlist,
  * secret last segment, capped JSON). Not mounted when C2B is off.
- *  - validation: accept or reject (C2B00012 account, C2B00013 amount); records nothing;
+ *  - validation: accept or reject (C2B00012 account, C2B00013 amount, C2B00015 shortcode); records nothing;
  *  - confirmation: 200 once the payment is committed (credited, in review, or a body we cannot read
  *    kept with an alert: the money has arrived either way); 503 when the database is down, after
  *    spooling the body to the c2b-confirmation queue, which records it once the database is back.
@@ -31,7 +31,7 @@ export function c2bCallbackRouter(s: Services): Router {
       res.status(400).json(INVALID);
       return;
     }
-    const answer = validateC2b(parsed.data, s.config.buy);
+    const answer = validateC2b(parsed.data, s.config.buy, c2b.shortcode);
     s.log.info({ transId: parsed.data.TransID, resultCode: answer.ResultCode }, 'c2b validation');
     res.json(answer);
   });

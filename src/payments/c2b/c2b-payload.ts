@@ -56,12 +56,15 @@ export function amountProblem(cents: number, limits: { minKes: number; maxKes: n
 export const C2B_ACCEPT = { ResultCode: '0', ResultDesc: 'Accepted' } as const;
 export const C2B_REJECT_ACCOUNT = { ResultCode: 'C2B00012', ResultDesc: 'Rejected' } as const;
 export const C2B_REJECT_AMOUNT = { ResultCode: 'C2B00013', ResultDesc: 'Rejected' } as const;
+export const C2B_REJECT_SHORTCODE = { ResultCode: 'C2B00015', ResultDesc: 'Rejected' } as const;
 
 /**
  * The validation decision, pure: nothing is recorded (validation moves no money; the confirmation
- * does). Safaricom calls it only when external validation is enabled on the shortcode.
+ * does). Safaricom calls it only when external validation is enabled on the shortcode. A payment to
+ * another shortcode is not ours to accept (C2B00015).
  */
-export function validateC2b(payload: C2bPayload, limits: { minKes: number; maxKes: number }) {
+export function validateC2b(payload: C2bPayload, limits: { minKes: number; maxKes: number }, shortcode: string) {
+  if (payload.BusinessShortCode !== shortcode) return C2B_REJECT_SHORTCODE;
   if (!walletMsisdn(payload.BillRefNumber)) return C2B_REJECT_ACCOUNT;
   const cents = amountCents(payload);
   if (amountProblem(cents, limits)) return C2B_REJECT_AMOUNT;
