@@ -20,6 +20,8 @@ export type OpsAlertKind =
   | 'conflicting_results'
   /** A payout was reported paid after the sale had been failed and the gold returned (or closed by an operator as not paid): paid twice. */
   | 'payout_paid_after_failure'
+  /** A payout was reported failed after the sale was paid (by M-Pesa's success or an operator's paid_out): the seller may have neither. */
+  | 'payout_failed_after_paid'
   /** A sale's payout got no Result, timeout or status answer after every Transaction Status check: held in review, gold reserved. */
   | 'payout_unconfirmed'
   /** M-Pesa paid a sale whose gold the ledger had already released back to the seller: held in review. */

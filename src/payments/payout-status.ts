@@ -27,7 +27,13 @@ export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, c
   }
   if (!AWAITING_PAYOUT.includes(order.status) || check < payout.status_checks) return; // settled, or superseded
 
-  if (check > deps.config.payouts.statusChecks) return giveUp(deps, payoutId);
+  if (check > deps.config.payouts.statusChecks) {
+    // Once the reconciliation sweep has asked about a payout, its checks share this counter and the
+    // sweep makes the last decision (reconcile-payouts.ts): a link scheduled late (a queue timeout
+    // after the sweep began) stands down rather than give up early.
+    if (payout.sweep_checks > 0) return;
+    return giveUp(deps, payoutId);
+  }
 
   const asked = await deps.db('payout_status_queries').where({ payout_id: payoutId, check_no: check }).whereNotNull('query_originator_conversation_id').first('id');
   if (!asked) {

@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { RunConfig } from '../config';
 import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../vendors/daraja-callbacks';
-import { loadBuyOrder, type OrderStatus } from './orders';
+import { loadBuyOrder, transitionOrder, type OrderStatus } from './orders';
 import { AWAITING_PAYOUT, loadPayout, recordPayoutCallback, scheduleStatusCheck, type Payout } from './payouts';
 import { completeSellOrder, failSellOrder, holdSellOrderForReview, sellReasonForResultCode, type PayoutResultColumns } from './sell-outcomes';
 
@@ -114,8 +114,8 @@ export async function settleStatusResult(deps: SettleDeps, result: TransactionSt
 }
 
 /**
- * A body at QueueTimeOutURL. It does NOT mean the payout failed (it may have gone through): ask
- * Transaction Status now. A timeout of a status query itself needs nothing: its next check is scheduled.
+ * A body at QueueTimeOutURL. It does NOT mean the payout failed (it may have gone through): it proves
+ * M-Pesa has the request, so the payout counts as accepted, and Transaction Status is asked now. A timeout of a status query itself needs nothing: its next check is scheduled.
  */
 export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout, raw: unknown): Promise<PayoutCallbackOutcome> {
   return inTransaction(deps, async (trx) => {
@@ -127,6 +127,14 @@ export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout
       }
       const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
       if (!order || !AWAITING_PAYOUT.includes(order.status)) return { outcome: 'duplicate', relay: [] };
+      // A timeout comes from M-Pesa's queue: the request reached it, whatever our attempt heard. The payout
+      // is accepted from here on: never sent again, and never failed for want of an answer (only a
+      // definite Result or status answer, or an operator, may return the gold).
+      await trx('payouts')
+        .where({ id: payout.id })
+        .whereIn('status', ['created', 'requested'])
+        .update({ status: 'accepted', accepted_at: trx.fn.now(), maybe_sent: true, updated_at: trx.fn.now() });
+      await transitionOrder(trx, order.id, ['payout_requested'], 'payout_sent');
       return { outcome: 'status_check', relay: [await scheduleStatusCheck(trx, deps.outbox, payout.id, 0)] };
     };
     const outcome = await decided();
@@ -164,6 +172,22 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
         message: `M-Pesa paid a sale after ${after} and the gold returned`,
         details: { payoutId: payout.id, receipt: v.receipt ?? null, status: order.status },
         dedupeKey: `payout-paid-after-failure-${payout.id}`,
+      });
+      return { outcome: 'conflict', relay: [] };
+    }
+    // `paid` (by M-Pesa's own success, or an operator's paid_out after checking the statement) is final
+    // too: a later failure moves nothing, but the seller may have neither the gold nor the money.
+    if (v.kind === 'failure' && order.status === 'paid') {
+      const byOperator = await trx('order_resolutions').where({ order_id: order.id, action: 'paid_out' }).first('operator');
+      const decided = byOperator ? `an operator (${byOperator.operator}) marked it paid out` : 'M-Pesa reported it paid';
+      deps.log.error({ orderId: order.id, payoutId: payout.id, resultCode: v.result.result_code }, `payout reported failed after ${decided}`);
+      await raiseOpsAlert(trx, {
+        kind: 'payout_failed_after_paid',
+        severity: 'error',
+        orderId: order.id,
+        message: `M-Pesa reports a sale's payout failed (${v.result.result_code}) after ${decided}: check the M-Pesa statement; if the money never left, pay the seller or give the gold back by hand`,
+        details: { payoutId: payout.id, resultCode: v.result.result_code, resultDesc: v.result.result_desc, decidedBy: byOperator ? 'operator' : 'mpesa' },
+        dedupeKey: `payout-failed-after-paid-${payout.id}`,
       });
       return { outcome: 'conflict', relay: [] };
     }

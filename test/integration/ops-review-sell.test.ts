@@ -74,6 +74,21 @@ describe('ops: resolving a sale in review', () => {
     await postCallback(svc.url, b2cSuccess({ payoutId: sale.payoutId, receipt: newReceipt() }), B2C_RESULT_PATH);
     expect(await saleTransfers(svc, sale.orderId)).toEqual([{ status: 'posted' }]);
     expect(await resolutions(sale.orderId)).toHaveLength(1);
+
+    // M-Pesa then says the payout failed, twice (a Result and a status answer): the operator's decision
+    // stands (nothing moves), and one alert asks a person to check: the seller may have neither.
+    const failure = { Result: { ResultType: 0, ResultCode: 2001, ResultDesc: 'The initiator information is invalid.', OriginatorConversationID: sale.payoutId, ConversationID: 'AG_failed_late', TransactionID: 'UAB0000000' } };
+    expect((await postCallback(svc.url, failure, B2C_RESULT_PATH)).status).toBe(200);
+    await svc.db('payout_status_queries').insert({ payout_id: sale.payoutId, check_no: 9, query_originator_conversation_id: `q-paid-${sale.payoutId}`, query_conversation_id: `AG_paid_${sale.payoutId}` });
+    const query = { payoutId: sale.payoutId, queryId: `q-paid-${sale.payoutId}`, queryConversationId: `AG_paid_${sale.payoutId}` };
+    expect((await postCallback(svc.url, statusAnswer(query, { status: 'Failed' }), B2C_STATUS_PATH)).status).toBe(200);
+    expect((await orderOf(svc, sale.orderId)).status).toBe('paid');
+    expect(await saleTransfers(svc, sale.orderId)).toEqual([{ status: 'posted' }]);
+    const raised = await svc.db('ops_alerts').where({ order_id: sale.orderId, kind: 'payout_failed_after_paid' });
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({ severity: 'error', resolved_at: null, details: { payoutId: sale.payoutId, resultCode: '2001', decidedBy: 'operator' } });
+    expect(raised[0].message).toContain('alice');
+    expect(await svc.db('mpesa_callbacks').where({ originator_conversation_id: sale.payoutId }).whereIn('kind', ['b2c_result', 'b2c_status']).orderBy('id').pluck('outcome')).toEqual(['mismatch', 'duplicate', 'conflict', 'conflict']);
   });
 
   test('when an operator resolves a sale as not_paid, then the gold goes back to the seller and the order is closed; a later "paid" Result or status answer raises payout_paid_after_failure and moves nothing', async () => {

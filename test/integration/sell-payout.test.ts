@@ -12,6 +12,7 @@ import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout, UG_PER_GRAM } from '../../src/lib/units';
 import { findOrCreateCustomer } from '../../src/payments/customers';
 import { placeBuyOrder } from '../../src/payments/place-buy-order';
+import { runPayoutStatusCheck } from '../../src/payments/payout-status';
 import { placeSellOrder } from '../../src/payments/place-sell-order';
 import { AT_SANDBOX_HOST, DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
@@ -424,7 +425,7 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await svc.db('sms_messages').where({ dedupe_key: `sell-receipt-${order.id}` }).count<{ count: number }[]>('* as count')).toEqual([{ count: 1 }]);
   });
 
-  test('when a failure Result arrives after the success, then it changes nothing; a success after a failure is recorded as a conflict and changes nothing', async () => {
+  test('when a failure Result arrives after the success, or a success after a failure, then it is a conflict that changes nothing and raises one alert', async () => {
     mockAtSmsAccepted([], AT_SANDBOX_HOST, 2);
     const first = await acceptedSale(svc);
     await postCallback(svc.url, b2cSuccess({ id: first.payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
@@ -434,8 +435,10 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await svc.db('payouts').where({ id: first.payout.id }).first()).toMatchObject({ status: 'paid', result_code: '0' });
     expect(await callbacksFor(svc, first.payout.id)).toEqual([
       { kind: 'b2c_result', outcome: 'settled' },
-      { kind: 'b2c_result', outcome: 'duplicate' },
+      { kind: 'b2c_result', outcome: 'conflict' },
     ]);
+    expect(await svc.db('ops_alerts').where({ order_id: first.order.id }).select('kind', 'severity')).toEqual([{ kind: 'payout_failed_after_paid', severity: 'error' }]);
+    expect((await svc.db('ops_alerts').where({ order_id: first.order.id }).first()).details).toMatchObject({ decidedBy: 'mpesa', resultCode: '2001' });
 
     const second = await acceptedSale(svc);
     await postCallback(svc.url, b2cFailure(second.payout.id, 2001, 'The initiator information is invalid.'), RESULT_PATH);
@@ -714,6 +717,63 @@ describe('the Transaction Status chain', () => {
     expect(await svc.db('orders').where({ id: placed.orderId }).first()).toMatchObject({ failure_code: 'payout_not_sent' });
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 0 });
     await waitFor(() => Promise.resolve(sms.length === 1), 'the failure SMS');
+  });
+
+  test('when the request never got an answer but a queue timeout shows M-Pesa had it, then "not found" on every check holds the gold for review (never returned)', async () => {
+    const msisdn = newPhone();
+    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
+    mockDarajaToken();
+    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
+    let n = 0;
+    nock(DARAJA_HOST)
+      .post(STATUS_PATH)
+      .times(3)
+      .reply(() => {
+        n += 1;
+        return [200, { OriginatorConversationID: `q-qt-${n}-${msisdn}`, ConversationID: `AG_qt_${n}_${msisdn}`, ResponseCode: '0', ResponseDescription: 'ok' }];
+      });
+    const placed = await sell(svc, msisdn, customer.id, 1000);
+    if (!placed.ok) throw new Error('refused');
+    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    expect((await postCallback(svc.url, queueTimeout(payout.id), TIMEOUT_PATH)).status).toBe(200);
+    expect(await svc.db('payouts').where({ id: payout.id }).first()).toMatchObject({ status: 'accepted', maybe_sent: true });
+    expect(await orderStatus(svc, placed.orderId)).toBe('payout_sent');
+    // Every query that goes out is answered "not found", until the chain decides.
+    for (let i = 1; ; i++) {
+      const next = await waitFor(async () => {
+        const q = await svc.db('payout_status_queries').where({ payout_id: payout.id }).whereNull('answered_at').whereNotNull('query_originator_conversation_id').first();
+        if (q) return q;
+        return (await orderStatus(svc, placed.orderId)) === 'payout_sent' ? undefined : 'decided';
+      }, `status query ${i} or a decision`);
+      if (next === 'decided') break;
+      const k = Number(/^q-qt-(\d+)-/.exec(next.query_originator_conversation_id)![1]);
+      await postCallback(svc.url, statusResult({ queryId: `q-qt-${k}-${msisdn}`, queryConversationId: `AG_qt_${k}_${msisdn}` }), STATUS_RESULT_PATH);
+    }
+    expect(await svc.db('orders').where({ id: placed.orderId }).first()).toMatchObject({ status: 'review', failure_code: 'payout_unconfirmed' });
+    expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 125_000, debits_posted: 0 });
+    // Settle it so the books and later tests see a closed sale.
+    mockAtSmsAccepted([]);
+    await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
+    expect(await orderStatus(svc, placed.orderId)).toBe('paid');
+  });
+
+  test('when a chain check past the last comes after the reconciliation sweep began on the payout, then it stands down: the sweep decides', async () => {
+    const msisdn = newPhone();
+    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
+    mockDarajaToken();
+    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
+    const placed = await sell(svc, msisdn, customer.id, 1000);
+    if (!placed.ok) throw new Error('refused');
+    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    await waitFor(() => svc.db('outbox').where({ job_id: `payout-status-${payout.id}-1` }).first(), 'the first status check to be scheduled');
+    // As if the sweep had asked twice (its checks share the counter) and a late queue timeout scheduled one more.
+    await svc.db('payouts').where({ id: payout.id }).update({ sweep_checks: 2, status_checks: 3 });
+    await runPayoutStatusCheck(svc.running.services, payout.id, 3, false);
+    expect(await orderStatus(svc, placed.orderId)).toBe('payout_requested');
+    expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 125_000 });
+    mockAtSmsAccepted([]);
+    await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
+    expect(await orderStatus(svc, placed.orderId)).toBe('paid');
   });
 
   test('when M-Pesa first says "not found" but the last check is answered with anything else, then the gold stays held for review', async () => {
