@@ -153,3 +153,70 @@ describe('GET /console with OPS_API_TOKEN', () => {
     }
   });
 });
+
+describe('POST /ops/alerts/:id/close', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ OPS_API_TOKEN: OPS_TOKEN });
+    await fundPoolGrams(svc.db, 1);
+  });
+  afterAll(() => svc.close());
+  afterEach(() => expectBooksBalanced(svc.db));
+
+  let n = 0;
+  const raise = async (row: Record<string, unknown>) => {
+    const [r] = await svc.db('ops_alerts').insert({ severity: 'error', details: '{}', dedupe_key: `close-${++n}`, message: 'settle by hand', ...row }).returning('id');
+    return Number(r.id);
+  };
+  const close = (id: number | string, body: unknown, token?: string | null) => ops(svc, `/ops/alerts/${id}/close`, { body, token });
+  const row = (id: number) => svc.db('ops_alerts').where({ id }).first('resolved_at', 'resolution');
+
+  test('when an operator closes an alert settled outside the service, then it is closed once, naming who and why', async () => {
+    const id = await raise({ kind: 'payment_after_resolution', order_id: null });
+    const res = await close(id, { note: 'refunded on the M-Pesa portal', operator: 'alice' });
+    expect(res).toMatchObject({ status: 200, json: { ok: true, id, kind: 'payment_after_resolution', resolution: 'closed by alice: refunded on the M-Pesa portal' } });
+    expect(await row(id)).toMatchObject({ resolution: 'closed by alice: refunded on the M-Pesa portal' });
+    expect((await row(id)).resolved_at).not.toBeNull();
+    // Final: a second close is refused and changes nothing.
+    expect(await close(id, { note: 'again', operator: 'bob' })).toMatchObject({ status: 409, json: { ok: false, error: 'already_closed', resolution: 'closed by alice: refunded on the M-Pesa portal' } });
+    expect((await ops(svc, '/ops/alerts?open=1')).json.alerts.map((a: { id: number }) => a.id)).not.toContain(id);
+  });
+
+  test('when two operators close the same alert at once, then exactly one closes it', async () => {
+    const id = await raise({ kind: 'c2b_unparsed', order_id: null });
+    const answers = await Promise.all(['a', 'b', 'c'].map((op) => close(id, { note: `by ${op}`, operator: op })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
+    const winner = answers.find((a) => a.status === 200)!.json.resolution;
+    expect((await row(id)).resolution).toBe(winner);
+  });
+
+  test('when the alert\'s order is still in review, then 409: the order\'s resolution decides and closes it', async () => {
+    const { orderId } = await pushedBuy(svc, '254712399101');
+    nock.cleanAll();
+    await svc.db('orders').where({ id: orderId }).update({ status: 'review' });
+    const id = await raise({ kind: 'orphan_payment', order_id: orderId });
+    expect(await close(id, { note: 'x', operator: 'a' })).toMatchObject({ status: 409, json: { ok: false, error: 'order_in_review', orderId } });
+    expect(await row(id)).toMatchObject({ resolved_at: null, resolution: null });
+    // Leave the books as found: the order leaves review as an operator's close would.
+    expect((await ops(svc, `/ops/orders/${orderId}/resolve`, { body: { action: 'close', note: 'test', operator: 'a' } })).status).toBe(200);
+  });
+
+  test('when the alert is a price jump, then 409: accepting the price resumes trading and closes it', async () => {
+    const id = await raise({ kind: 'price_jump', order_id: null });
+    expect(await close(id, { note: 'x', operator: 'a' })).toMatchObject({ status: 409, json: { error: 'use_price_accept' } });
+    expect(await row(id)).toMatchObject({ resolved_at: null });
+  });
+
+  test.each([
+    ['no token', 1, { note: 'x', operator: 'a' }, null, 401],
+    ['an unknown id', 999999999, { note: 'x', operator: 'a' }, undefined, 404],
+    ['an id that is not a number', 'abc', { note: 'x', operator: 'a' }, undefined, 404],
+    ['no note', 'OPEN', { operator: 'a' }, undefined, 400],
+    ['an empty operator', 'OPEN', { note: 'x', operator: '  ' }, undefined, 400],
+  ])('when the request has %s, then it is refused and nothing changes', async (_what, idOrOpen, body, token, status) => {
+    const open = await raise({ kind: 'sms_account_problem', order_id: null });
+    const res = await close(idOrOpen === 'OPEN' ? open : idOrOpen, body, token);
+    expect(res.status).toBe(status);
+    expect(await row(open)).toMatchObject({ resolved_at: null });
+  });
+});

@@ -1,5 +1,6 @@
-import { Router } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
+import { closeAlert } from '../../ops/close-alert';
 import { listAlerts } from '../../ops/list-alerts';
 import type { Services } from '../../services';
 
@@ -8,7 +9,17 @@ const alertsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-/** Behind the ops token (see ops.ts): GET /ops/alerts?open=1, what needs a person, newest first. */
+const alertId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const closeBody = z.object({
+  note: z.string().trim().min(1).max(1000),
+  operator: z.string().trim().min(1).max(100),
+});
+const CLOSE_STATUS = { not_found: 404, already_closed: 409, order_in_review: 409, use_price_accept: 409 } as const;
+
+/**
+ * Behind the ops token (see ops.ts): GET /ops/alerts?open=1, what needs a person, newest first;
+ * POST /ops/alerts/:id/close {note, operator} for one settled by hand outside the service.
+ */
 export function opsAlertsRouter(s: Services): Router {
   const router = Router();
   router.get('/ops/alerts', async (req, res) => {
@@ -18,6 +29,26 @@ export function opsAlertsRouter(s: Services): Router {
       return;
     }
     res.json({ alerts: await listAlerts(s.db, { open: q.data.open === '1', limit: q.data.limit }) });
+  });
+
+  router.post('/ops/alerts/:id/close', express.json({ limit: '8kb' }), async (req, res) => {
+    const id = alertId.safeParse(req.params.id);
+    if (!id.success || !/^\d+$/.test(req.params.id)) {
+      res.status(404).json({ ok: false, error: 'not_found' });
+      return;
+    }
+    const body = closeBody.safeParse(req.body ?? {});
+    if (!body.success) {
+      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+      return;
+    }
+    const result = await closeAlert(s.db, { id: id.data, ...body.data });
+    if (!result.ok) {
+      res.status(CLOSE_STATUS[result.error]).json(result);
+      return;
+    }
+    s.log.info({ alertId: result.id, kind: result.kind }, 'ops alert closed by an operator');
+    res.json(result);
   });
   return router;
 }
