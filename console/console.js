@@ -125,13 +125,32 @@
   async function loadAlerts() {
     const { alerts } = await api('/ops/alerts?open=1');
     $('alerts-count').textContent = String(alerts.length);
-    rows($('alerts'), alerts, 5, (a) =>
+    rows($('alerts'), alerts, 6, (a) =>
       el('tr', null,
         el('td', null, when(a.createdAt)),
         el('td', { class: `sev-${a.severity}` }, a.severity),
         el('td', { class: 'status' }, a.kind),
         el('td', null, a.message),
-        el('td', null, a.orderId ? orderButton(a.orderId, `${a.orderKind || 'order'} ${a.phone}`) : '')));
+        el('td', null, a.orderId ? orderButton(a.orderId, `${a.orderKind || 'order'} ${a.phone}`) : ''),
+        // An alert about an order in review closes with the order's resolution; a price jump with accepting the price.
+        el('td', null, a.orderStatus === 'review' || a.kind === 'price_jump' ? '' : el('button', { type: 'button', class: 'small', 'data-alert': String(a.id), onclick: () => closeAlert(a) }, 'Close'))));
+  }
+
+  /** An alert settled by hand outside the service: closed for good, with a note and the operator's name. */
+  async function closeAlert(a) {
+    const note = (window.prompt(`Close alert "${a.kind}" for good. What was done (e.g. refunded on the M-Pesa portal)?`, '') || '').trim();
+    if (!note) return;
+    const operator = (sessionStorage.getItem(OPERATOR_KEY) || window.prompt('Your name (kept in the audit trail)', '') || '').trim();
+    if (!operator) return;
+    sessionStorage.setItem(OPERATOR_KEY, operator);
+    try {
+      await api(`/ops/alerts/${encodeURIComponent(a.id)}/close`, { body: { note, operator } });
+      showError('alerts-error', null);
+      await loadAlerts();
+    } catch (err) {
+      if (err instanceof Unauthorized) return signOut('The token was refused. Type it again.');
+      showError('alerts-error', err);
+    }
   }
 
   async function loadReview() {

@@ -78,7 +78,8 @@ describe('the operator console in a browser', () => {
     page.on('pageerror', (e) => problems.push(e.message));
     // Every console error counts (a CSP violation is one), except the wrong token's own 401 below.
     page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text()));
-    page.on('dialog', (d) => void d.accept());
+    // Confirmations are accepted; the alert's close asks what was done.
+    page.on('dialog', (d) => void (d.type() === 'prompt' ? d.accept('refunded on the M-Pesa portal') : d.accept()));
     page.on('response', (r) => r.status() === 404 && problems.push(`404 ${r.url()}`));
 
     await page.goto(`${sandbox.url}/console`);
@@ -127,6 +128,11 @@ describe('the operator console in a browser', () => {
     expect(trail).toContain('<script>alert(1)</script>');
     await page.locator('#review-count', { hasText: '0' }).waitFor();
     await page.locator('#alerts-count', { hasText: '1' }).waitFor(); // the order's alert closed with it
+
+    // The orphan payment was settled by hand: close its alert, with what was done and who did it.
+    await page.click('#alerts button[data-alert]');
+    await page.locator('#alerts-count', { hasText: '0' }).waitFor();
+    expect(await db('ops_alerts').where({ dedupe_key: 'console-e2e-orphan' }).first('resolution')).toEqual({ resolution: 'closed by alice: refunded on the M-Pesa portal' });
     expect(await page.isHidden('#resolve')).toBe(true);
 
     expect(await db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'paid' });
