@@ -120,7 +120,11 @@
       ...(r.paused ? [['Paused quote', el('span', { class: 'bad' }, `${quote(r.paused.quote)} (paused ${when(r.paused.at)})`)]] : []),
     ]);
     $('accept-price').hidden = !r.paused;
+    pausedSeen = r.paused ? { buyCentsPerGram: r.paused.quote.buyCentsPerGram, sellCentsPerGram: r.paused.quote.sellCentsPerGram } : null;
   }
+
+  /** The paused prices on the page: accepting sends them, so a quote a later poll put there is not accepted unseen. */
+  let pausedSeen = null;
 
   async function loadAlerts() {
     const { alerts } = await api('/ops/alerts?open=1');
@@ -255,7 +259,7 @@
   async function acceptPrice(event) {
     event.preventDefault();
     const form = $('accept-price');
-    const body = { note: form.elements.note.value.trim(), operator: form.elements.operator.value.trim() };
+    const body = { note: form.elements.note.value.trim(), operator: form.elements.operator.value.trim(), ...(pausedSeen || {}) };
     if (!window.confirm('Accept the paused price and resume trading at it?')) return;
     sessionStorage.setItem(OPERATOR_KEY, body.operator);
     try {

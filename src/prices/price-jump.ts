@@ -2,7 +2,7 @@ import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
 import { formatKes } from '../lib/units';
 import { logOpsAlerts, raiseOpsAlert } from '../notifications/ops-alerts';
-import type { HttpPriceFeed, PriceJump } from './price-source';
+import type { AcceptPaused, HttpPriceFeed, PriceJump } from './price-source';
 
 /** The feed jumped and trading is paused: one `price_jump` alert per accepted quote it jumped from. */
 export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: PriceJump): Promise<void> {
@@ -21,14 +21,17 @@ export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: P
 
 /**
  * An operator accepts the paused quote: it becomes the price dealt at, and the open `price_jump`
- * alerts are closed with who accepted it and why. Null when trading is not paused.
+ * alerts are closed with who accepted it and why. `seen`: the paused prices the operator looked at.
  */
-export async function acceptPausedPrice(deps: { db: Db; prices: HttpPriceFeed }, by: { operator: string; note: string }) {
-  const accepted = await deps.prices.acceptPaused();
-  if (!accepted) return null;
+export async function acceptPausedPrice(
+  deps: { db: Db; prices: HttpPriceFeed },
+  by: { operator: string; note: string; seen?: { buyCentsPerGram: number; sellCentsPerGram: number } },
+): Promise<AcceptPaused> {
+  const answer = await deps.prices.acceptPaused(by.seen);
+  if (!answer.ok) return answer;
   await deps.db('ops_alerts')
     .where({ kind: 'price_jump' })
     .whereNull('resolved_at')
     .update({ resolved_at: deps.db.fn.now(), resolution: `price accepted by ${by.operator}: ${by.note}` });
-  return accepted;
+  return answer;
 }

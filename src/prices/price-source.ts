@@ -35,7 +35,28 @@ export interface PriceSettings {
  */
 interface StoredPrices extends PriceQuote {
   paused?: { quote: PriceQuote; at: string };
+  /**
+   * The accepted quote when the current drift window began: each poll is measured against it as well
+   * as against the last accepted quote, so a feed cannot walk the price in steps just inside the band.
+   */
+  anchor?: { quote: PriceQuote; at: string };
 }
+
+/** Within one window the price moves at most PRICE_MAX_MOVE_PERCENT in total, however small its steps. */
+export const DRIFT_WINDOW_MS = 3600_000;
+
+/**
+ * The accepted quote is the baseline of every later jump check, so it is kept (almost) for good: a
+ * feed that is down for days must not come back to no baseline, where any quote would be taken.
+ */
+const BASELINE_TTL_MS = 365 * 86_400_000;
+
+/** What an operator answered when accepting a paused quote. */
+export type AcceptPaused =
+  | { ok: true; accepted: PriceQuote }
+  | { ok: false; error: 'not_paused' }
+  /** The paused quote is no longer the one the operator saw (a later poll replaced it): look again. */
+  | { ok: false; error: 'paused_quote_changed'; paused: PriceQuote };
 
 /** A polled quote that moved too far from the last accepted one: trading is paused, nothing was used. */
 export class PriceJump extends Error {
@@ -115,7 +136,7 @@ export class HttpPriceFeed implements PriceSource {
   async quote(now = new Date()): Promise<PriceQuote | null> {
     const stored = await this.stored();
     if (!stored || stored.paused) return null;
-    const { paused: _none, ...quote } = stored;
+    const quote = acceptedOf(stored);
     return now.getTime() - new Date(quote.asOf).getTime() > this.maxAgeSeconds * 1000 ? null : quote;
   }
 
@@ -123,41 +144,74 @@ export class HttpPriceFeed implements PriceSource {
   async status(): Promise<{ accepted: PriceQuote | null; paused: { quote: PriceQuote; at: string } | null }> {
     const stored = await this.stored();
     if (!stored) return { accepted: null, paused: null };
-    const { paused, ...accepted } = stored;
-    return { accepted, paused: paused ?? null };
+    return { accepted: acceptedOf(stored), paused: stored.paused ?? null };
   }
 
   /**
    * One poll: fetch, check, store. Throws with a reason when the feed's answer cannot be used, and
    * PriceJump (after pausing trading) when it moved more than PRICE_MAX_MOVE_PERCENT from the last
-   * accepted quote. A later answer back within that band of the accepted quote resumes trading.
+   * accepted quote, or from the one accepted when the current DRIFT_WINDOW_MS began (so small steps
+   * cannot add up to a jump). A later answer back within the band resumes trading.
    */
   async poll(now = () => new Date()): Promise<PriceQuote> {
     const res = await axios.get(this.url, { timeout: Math.min(10_000, this.pollSeconds * 1000), headers: { accept: 'application/json' }, validateStatus: () => true });
     if (res.status !== 200) throw new Error(`price feed answered HTTP ${res.status}`);
     const quote = parseFeedAnswer(res.data, now());
     if (typeof quote === 'string') throw new Error(`price feed answer not usable: ${quote}`);
-    const stored = await this.stored();
-    if (stored) {
-      const { paused: _was, ...last } = stored;
-      if (movedTooFar(last, quote, this.maxMovePercent)) {
-        await this.store({ ...last, paused: { quote, at: now().toISOString() } });
-        throw new PriceJump(last, quote, this.maxMovePercent);
+    return this.whileWriting(async () => {
+      const at = now();
+      const stored = await this.stored();
+      // Only a brand-new store (or one that lost its data) has no baseline: the first quote sets it.
+      if (!stored) return this.accept(quote, { quote, at: at.toISOString() });
+      const last = acceptedOf(stored);
+      const anchor = stored.anchor && at.getTime() - new Date(stored.anchor.at).getTime() < DRIFT_WINDOW_MS ? stored.anchor : { quote: last, at: at.toISOString() };
+      const from = movedTooFar(last, quote, this.maxMovePercent) ? last : movedTooFar(anchor.quote, quote, this.maxMovePercent) ? anchor.quote : null;
+      if (from) {
+        await this.store({ ...last, anchor, paused: { quote, at: at.toISOString() } });
+        throw new PriceJump(from, quote, this.maxMovePercent);
       }
-    }
-    await this.store(quote);
-    return quote;
+      return this.accept(quote, anchor);
+    });
   }
 
   /**
    * An operator's word that the paused quote is real (the market did move): it becomes the accepted
-   * quote and trading resumes. Null when nothing is paused.
+   * quote, and the start of a new drift window, and trading resumes. With `seen` (the prices the
+   * operator looked at), a paused quote that a later poll replaced is not accepted blindly.
    */
-  async acceptPaused(): Promise<PriceQuote | null> {
-    const stored = await this.stored();
-    if (!stored?.paused) return null;
-    await this.store(stored.paused.quote);
-    return stored.paused.quote;
+  async acceptPaused(seen?: { buyCentsPerGram: number; sellCentsPerGram: number }, now = new Date()): Promise<AcceptPaused> {
+    return this.whileWriting(async () => {
+      const stored = await this.stored();
+      if (!stored?.paused) return { ok: false, error: 'not_paused' };
+      const paused = stored.paused.quote;
+      if (seen && (seen.buyCentsPerGram !== paused.buyCentsPerGram || seen.sellCentsPerGram !== paused.sellCentsPerGram)) {
+        return { ok: false, error: 'paused_quote_changed', paused };
+      }
+      return { ok: true, accepted: await this.accept(paused, { quote: paused, at: now.toISOString() }) };
+    });
+  }
+
+  private async accept(quote: PriceQuote, anchor: { quote: PriceQuote; at: string }): Promise<PriceQuote> {
+    await this.store({ ...quote, anchor });
+    return quote;
+  }
+
+  /**
+   * Read-check-write of the stored prices, one writer at a time across processes (a poll and an
+   * operator's accept must not interleave: either could otherwise undo the other).
+   */
+  private async whileWriting<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = `${this.keyPrefix}:prices:write-lock`;
+    const me = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+    for (let i = 0; !(await this.kv.setIfAbsent(lock, me, 5_000)); i++) {
+      if (i >= 100) throw new Error('the stored prices are busy: try again');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    try {
+      return await fn();
+    } finally {
+      await this.kv.deleteIfEquals(lock, me);
+    }
   }
 
   private async stored(): Promise<StoredPrices | null> {
@@ -166,8 +220,7 @@ export class HttpPriceFeed implements PriceSource {
   }
 
   private async store(prices: StoredPrices): Promise<void> {
-    // Kept well beyond the maximum age: the last accepted quote is the baseline for the next jump check.
-    await this.kv.set(this.key, JSON.stringify(prices), Math.max(this.maxAgeSeconds * 10, 86_400) * 1000);
+    await this.kv.set(this.key, JSON.stringify(prices), BASELINE_TTL_MS);
   }
 
   /**
@@ -197,6 +250,11 @@ export class HttpPriceFeed implements PriceSource {
     const timer = setInterval(tick, periodMs);
     return { close: () => clearInterval(timer) };
   }
+}
+
+/** The accepted quote itself, without what is kept beside it. */
+function acceptedOf(stored: StoredPrices): PriceQuote {
+  return { buyCentsPerGram: stored.buyCentsPerGram, sellCentsPerGram: stored.sellCentsPerGram, asOf: stored.asOf };
 }
 
 export function createPriceSource(settings: PriceSettings, kv: KeyValueStore, keyPrefix: string): PriceSource {

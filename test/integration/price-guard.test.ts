@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { en } from '../../src/i18n/en';
 import { movedTooFar } from '../../src/prices/price-source';
-import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial } from '../support/http';
 import { OPS_TOKEN, ops } from '../support/ops';
 import { nextPhone } from '../support/phones';
@@ -79,12 +79,41 @@ describe('a price feed that jumps pauses trading', () => {
     expect((await ops(svc, '/ops/prices/accept', { body: { operator: 'amina' } })).status).toBe(400);
     expect((await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'LBMA moved' }, token: 'wrong-token-wrong-token-wrong' })).status).toBe(401);
 
-    const accepted = await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'LBMA moved' } });
+    // Prices the operator did not look at (a later poll replaced the paused quote) are not accepted.
+    const stale = await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'LBMA moved', buyCentsPerGram: 1_100_000, sellCentsPerGram: 1_067_000 } });
+    expect(stale).toMatchObject({ status: 409, json: { ok: false, error: 'paused_quote_changed', paused: { buyCentsPerGram: 1_200_000, sellCentsPerGram: 1_164_000 } } });
+    expect((await prices()).quote).toBeNull();
+    expect((await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'x', buyCentsPerGram: 1_200_000 } })).status).toBe(400);
+
+    const accepted = await ops(svc, '/ops/prices/accept', { body: { operator: 'amina', note: 'LBMA moved', buyCentsPerGram: 1_200_000, sellCentsPerGram: 1_164_000 } });
     expect(accepted.status).toBe(200);
     expect(accepted.json.accepted.buyCentsPerGram).toBe(1_200_000);
     expect((await prices()).quote.buyCentsPerGram).toBe(1_200_000);
     expect(await openAlerts()).toEqual([]);
     const closed = await svc.db('ops_alerts').where({ kind: 'price_jump' }).orderBy('id', 'desc').first();
     expect(closed.resolution).toBe('price accepted by amina: LBMA moved');
+  });
+
+  test('when the feed walks in steps each inside the band, then the step that takes it past the band from the start of the window pauses trading', async () => {
+    answer = { buyKesPerGram: '12000.00', sellKesPerGram: '11640.00' };
+    await waitFor(async () => (await prices()).quote?.buyCentsPerGram === 1_200_000, 'the accepted quote');
+    // +8%: inside the band from both the last quote and the window's start.
+    answer = { buyKesPerGram: '12960.00', sellKesPerGram: '12571.20' };
+    await waitFor(async () => (await prices()).quote?.buyCentsPerGram === 1_296_000, 'the first step');
+    // +7.7% from the last quote, but +16.7% from where the window began: paused.
+    answer = { buyKesPerGram: '14000.00', sellKesPerGram: '13580.00' };
+    await waitFor(async () => (await prices()).paused?.quote.buyCentsPerGram === 1_400_000, 'the pause');
+    expect((await prices()).quote).toBeNull();
+    const alert = (await openAlerts()).at(-1);
+    expect(alert.details).toMatchObject({ last: { buyCentsPerGram: 1_200_000 }, quote: { buyCentsPerGram: 1_400_000 } });
+    // Back within the band of both: trading resumes.
+    answer = { buyKesPerGram: '12500.00', sellKesPerGram: '12125.00' };
+    await waitFor(async () => (await prices()).quote?.buyCentsPerGram === 1_250_000, 'trading to resume');
+    await svc.db('ops_alerts').where({ kind: 'price_jump' }).whereNull('resolved_at').update({ resolved_at: svc.db.fn.now(), resolution: 'test' });
+  });
+
+  test('when the feed has been down for days, then the last accepted quote is still the baseline (kept for a year, not a day)', async () => {
+    const ttl = await withRedis((r) => r.pttl(`${svc.config.queuePrefix}:prices:latest`));
+    expect(ttl).toBeGreaterThan(300 * 86_400_000);
   });
 });
