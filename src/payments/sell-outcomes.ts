@@ -43,7 +43,12 @@ export async function failSellOrder(
 ): Promise<number[] | null> {
   const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
   if (!moved) return null;
-  await resolvePendingTransfer(trx, saleTransferId(order.id), 'voided');
+  const voided = await resolvePendingTransfer(trx, saleTransferId(order.id), 'voided');
+  // Already voided or expired: the gold is back either way. Already POSTED: the gold went to the pool,
+  // and telling the seller the sale failed would take it from them: refuse (the transaction rolls back).
+  if (voided.result === 'already_resolved' && voided.as === 'posted') {
+    throw new Error(`sale ${order.id}: its gold was already posted to the pool; it cannot be failed`);
+  }
   await trx('payouts')
     .where({ id: payout.id })
     .update({
