@@ -26,6 +26,8 @@ COPY --from=build /app/dist ./dist
 # ops token). The service finds them next to package.json.
 COPY simulator ./simulator
 COPY console ./console
+# Safaricom's public B2C certificates, chosen by MPESA_ENVIRONMENT (MPESA_B2C_CERT_PATH overrides).
+COPY certs ./certs
 # Runs as the image's unprivileged `node` user; only DATA_DIR (the embedded Postgres, unused when
 # DATABASE_URL is set) is writable.
 RUN mkdir -p /app/.data && chown node:node /app/.data

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { parseIpList, parseIpRange } from './lib/ip';
+import { projectRoot } from './lib/project-root';
 import { parseKesToCents } from './lib/units';
 
 /**
@@ -349,13 +351,15 @@ export type Env = z.input<typeof envSchema>;
 type ParsedEnv = z.output<typeof envSchema>;
 
 /**
- * B2C is all or nothing. In emulator mode the certificate is the sandbox's generated key, so no path.
+ * B2C is all or nothing, but for MPESA_B2C_CERT_PATH: Safaricom's sandbox and production certificates
+ * ship in certs/ (chosen by MPESA_ENVIRONMENT), and in emulator mode the sandbox generates a key pair.
  * Every Daraja callback needs a path prefix of its own: the routes are mounted by prefix and answer
  * 404 for a wrong secret, so two callbacks under one prefix would shadow each other.
  */
 function checkB2cSettings(env: ParsedEnv, ctx: z.RefinementCtx) {
-  const needed = B2C_VARIABLES.filter((name) => !(env.MPESA_ENVIRONMENT === 'emulator' && name === 'MPESA_B2C_CERT_PATH'));
-  const given = needed.filter((name) => env[name] !== undefined);
+  // The certificate is Safaricom's, shipped for sandbox and production (certs/): the path only overrides it.
+  const needed = B2C_VARIABLES.filter((name) => name !== 'MPESA_B2C_CERT_PATH');
+  const given = B2C_VARIABLES.filter((name) => env[name] !== undefined);
   if (given.length === 0) return;
   for (const name of needed) {
     if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required with the other B2C settings (${given.join(', ')}); set all of them, or none to switch selling off` });
@@ -435,16 +439,24 @@ function callbackRoute(url: string): { pathPrefix: string; secret: string } {
   return { pathPrefix: '/' + segments.slice(0, -1).join('/'), secret: segments[segments.length - 1]! };
 }
 
+/**
+ * Safaricom's public certificates for the initiator password, as shipped in certs/ (see certs/README.md
+ * for where each comes from). MPESA_B2C_CERT_PATH replaces them, e.g. when Safaricom rotates one.
+ */
+export function bundledCertificatePath(environment: 'sandbox' | 'production'): string {
+  return path.join(projectRoot(), 'certs', `mpesa-${environment}.cer`);
+}
+
 /** The certificate file's text, or a problem for the start-up message. */
-function readCertificate(path: string): { pem: string } | { problem: string } {
+function readCertificate(file: string, name: string): { pem: string } | { problem: string } {
   let pem: string;
   try {
-    pem = readFileSync(path, 'utf8');
+    pem = readFileSync(file, 'utf8');
   } catch (err) {
-    return { problem: `MPESA_B2C_CERT_PATH: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+    return { problem: `${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   }
   if (!/-----BEGIN (CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY)-----/.test(pem)) {
-    return { problem: `MPESA_B2C_CERT_PATH: ${path} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)` };
+    return { problem: `${name}: ${file} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)` };
   }
   return { pem };
 }
@@ -492,7 +504,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError([...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`)), ...missing]);
   }
   const e = parsed.data;
-  const certificate = e.MPESA_B2C_CERT_PATH ? readCertificate(e.MPESA_B2C_CERT_PATH) : null;
+  // Emulator mode: a key pair made at start-up stands in (src/server.ts); no file is read.
+  const certificateFile = !e.MPESA_B2C_SHORTCODE || e.MPESA_ENVIRONMENT === 'emulator' ? null : (e.MPESA_B2C_CERT_PATH ?? bundledCertificatePath(e.MPESA_ENVIRONMENT));
+  const certificate = certificateFile ? readCertificate(certificateFile, e.MPESA_B2C_CERT_PATH ? 'MPESA_B2C_CERT_PATH' : `the ${e.MPESA_ENVIRONMENT} certificate shipped in certs/`) : null;
   if (certificate && 'problem' in certificate) throw new ConfigError([certificate.problem]);
   const callbackUrl = new URL(e.MPESA_CALLBACK_URL);
   const segments = callbackUrl.pathname.split('/').filter(Boolean);
@@ -585,6 +599,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           initiatorPassword: e.MPESA_INITIATOR_PASSWORD!,
           /** Safaricom's certificate, read once here; null in emulator mode (the sandbox generates a key pair). */
           certificatePem: certificate && 'pem' in certificate ? certificate.pem : null,
+          /** Where it came from, for the start-up log: MPESA_B2C_CERT_PATH, or the one shipped in certs/. */
+          certificateSource: !certificate ? null : e.MPESA_B2C_CERT_PATH ? ('MPESA_B2C_CERT_PATH' as const) : ('bundled' as const),
           resultUrl: e.MPESA_B2C_RESULT_URL!,
           timeoutUrl: e.MPESA_B2C_TIMEOUT_URL!,
           statusResultUrl: e.MPESA_B2C_STATUS_RESULT_URL!,

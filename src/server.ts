@@ -14,6 +14,7 @@ import { startEmbeddedPostgres } from './sandbox/embedded-postgres';
 import { generateInitiatorKeys } from './sandbox/initiator-keys';
 import { createSandbox } from './sandbox/sandbox';
 import { createServices, type Services } from './services';
+import { describeCertificate } from './vendors/b2c-certificate';
 
 export interface RunningService {
   services: Services;
@@ -55,6 +56,11 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
   // PRICE_PROVIDER=http: the worker polls the feed in the background; requests only read the stored quote.
   const pricePolling = run.role !== 'web' && services.prices instanceof HttpPriceFeed ? services.prices.startPolling(log, (jump) => raisePriceJumpAlert(services, jump)) : null;
   log.info({ role: run.role, port, queues: services.backends.kind, mpesa: run.mpesa.environment }, 'service started');
+  if (run.b2c?.certificateSource && run.b2c.certificatePem) {
+    // Safaricom encrypts nothing back: a wrong certificate only shows as B2C results "initiator information
+    // is invalid" (2001). The fingerprint lets an operator compare it with the one on Daraja's portal.
+    log.info({ source: run.b2c.certificateSource, environment: run.mpesa.environment, ...describeCertificate(run.b2c.certificatePem) }, 'b2c certificate');
+  }
 
   return {
     services,

@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { existsSync } from 'node:fs';
 import { Router } from 'express';
 import type { RunConfig } from '../config';
 import { createAtEmulator } from '../emulators/at-emulator';
 import { createDarajaEmulator, EMULATOR_B2C_TEST_NUMBERS, EMULATOR_TEST_NUMBERS, HUMAN_PROMPT_BEHAVIOUR } from '../emulators/daraja-emulator';
 import type { Logger } from '../lib/logger';
 import type { InitiatorKeys } from './initiator-keys';
+import { projectRoot } from '../lib/project-root';
 
 // The emulator's sentence begins with "any other number:"; the lists below already say that.
 const HUMAN_PROMPT = HUMAN_PROMPT_BEHAVIOUR.replace(/^any other number:\s*/i, '');
@@ -76,15 +76,4 @@ export function createSandbox(config: RunConfig, port: number, log: Logger, init
       at?.close();
     },
   };
-}
-
-/** The folder holding package.json, from src/ (ts) or dist/src/ (built) alike. */
-function projectRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above ' + __dirname);
-    dir = parent;
-  }
-  return dir;
 }

@@ -1,8 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { bindEmulatorUrls, ConfigError, loadConfig } from '../../src/config';
+import { bindEmulatorUrls, bundledCertificatePath, ConfigError, loadConfig } from '../../src/config';
+import { describeCertificate } from '../../src/vendors/b2c-certificate';
+import { securityCredential } from '../../src/vendors/daraja-security-credential';
 import { baseEnv } from '../support/harness';
 
 /** The sell side of the configuration: B2C all-or-nothing, its certificate and callback URLs, sell and daily limits. */
@@ -50,6 +52,7 @@ describe('configuration: selling (B2C) and daily limits', () => {
       initiatorName: 'goldwallet_api',
       initiatorPassword: ' pass with spaces ',
       certificatePem: PUBLIC_PEM,
+      certificateSource: 'MPESA_B2C_CERT_PATH',
       resultUrl: B2C.MPESA_B2C_RESULT_URL,
       timeoutUrl: B2C.MPESA_B2C_TIMEOUT_URL,
       statusResultUrl: B2C.MPESA_B2C_STATUS_RESULT_URL,
@@ -75,8 +78,24 @@ describe('configuration: selling (B2C) and daily limits', () => {
   test('when only some B2C variables are set, then every missing one is named', () => {
     const found = problems({ ...baseEnv(), MPESA_B2C_SHORTCODE: '600996', MPESA_INITIATOR_NAME: 'api' });
     expect(found.map((p) => p.split(':')[0]).sort()).toEqual(
-      ['MPESA_B2C_CERT_PATH', 'MPESA_B2C_RESULT_URL', 'MPESA_B2C_STATUS_RESULT_URL', 'MPESA_B2C_TIMEOUT_URL', 'MPESA_INITIATOR_PASSWORD'].sort(),
+      ['MPESA_B2C_RESULT_URL', 'MPESA_B2C_STATUS_RESULT_URL', 'MPESA_B2C_TIMEOUT_URL', 'MPESA_INITIATOR_PASSWORD'].sort(),
     );
+  });
+
+  test.each([
+    ['sandbox', 'apicrypt.safaricom.co.ke', 'A5:42:C3:C6:7B:59:8A:33:7A:1C:C7:41:E5:43:4C:70:DE:56:50:81:E5:C8:53:E0:5A:51:C8:43:76:47:66:F0'],
+    ['production', 'apigee.apicaller.safaricom.co.ke', '94:17:91:52:12:AC:70:8D:3A:C8:2B:71:0E:71:D9:76:FA:0E:B7:83:F4:67:B1:59:C1:5A:D7:21:6E:F2:C1:6B'],
+  ])('when MPESA_B2C_CERT_PATH is not set in %s, then Safaricom\'s certificate shipped in certs/ is used (pinned: %s)', (environment, cn, sha256) => {
+    // The six settings an integrator starts with: no certificate file, no status result URL (derived).
+    const { MPESA_B2C_CERT_PATH: _none, MPESA_B2C_STATUS_RESULT_URL: _derived, ...withoutPath } = B2C;
+    const env = { ...baseEnv(), ...withoutPath, MPESA_ENVIRONMENT: environment, ...(environment === 'production' ? { AT_USERNAME: 'goldco' } : {}) };
+    const c = loadConfig(env);
+    expect(c.b2c!.certificateSource).toBe('bundled');
+    expect(c.b2c!.certificatePem).toBe(readFileSync(bundledCertificatePath(environment as 'sandbox' | 'production'), 'utf8'));
+    // The shipped files are what certs/README.md says they are: a changed file fails here.
+    expect(describeCertificate(c.b2c!.certificatePem!)).toMatchObject({ subject: cn, sha256 });
+    // And they encrypt an initiator password the way Daraja expects (RSA PKCS#1 v1.5 to 256 bytes).
+    expect(Buffer.from(securityCredential('Safaricom999!*!', c.b2c!.certificatePem!), 'base64')).toHaveLength(256);
   });
 
   test('when the certificate cannot be read or is not a PEM, then start-up stops naming MPESA_B2C_CERT_PATH', () => {

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Router, type Response } from 'express';
+import { projectRoot } from '../../lib/project-root';
 
 /**
  * The operator console's static files. They hold no data and need no token: the page asks the
@@ -40,15 +40,4 @@ export function consoleRouter(): Router {
     });
   }
   return router;
-}
-
-/** The folder holding package.json (and console/), from src/ (ts) or dist/src/ (built) alike. */
-function projectRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above ' + __dirname);
-    dir = parent;
-  }
-  return dir;
 }
