@@ -7,7 +7,7 @@ import type { Queues } from './infra/backends';
 import type { Logger } from './lib/logger';
 import { MetricsRegistry } from './ops/metrics';
 import type { Lifecycle } from './ops/readiness';
-import { createPhoneLimits, type PhoneLimits } from './payments/phone-limits';
+import { createPhoneLimits, type PhoneLimits } from './orders/phone-limits';
 import { createPriceSource, type PriceSource } from './prices/price-source';
 import { SessionStore } from './ussd/session-store';
 import { b2cSettingsFrom } from './vendors/daraja-b2c-settings';

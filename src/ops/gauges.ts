@@ -4,13 +4,13 @@ import type { QueueKey } from '../jobs/queues';
 import { SYSTEM_ACCOUNTS } from '../ledger/ledger';
 import type { GaugeCollector, GaugeSample } from './metrics';
 import { checkReadiness, type Lifecycle } from './readiness';
+import { OPEN_ORDER_STATUSES } from '../orders/order-states';
 
 /**
  * Order states that are not final. Listed (rather than "not paid/failed/expired") so the count is an
  * index range scan over the few open orders, not a scan of every order ever placed. A new
  * non-final state belongs here.
  */
-export const OPEN_ORDER_STATUSES = ['created', 'reserved', 'stk_requested', 'stk_sent', 'payout_requested', 'payout_sent', 'review'];
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 

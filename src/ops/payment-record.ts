@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex';
 import { maskMsisdn } from '../lib/msisdn';
 import { formatGrams, formatKes } from '../lib/units';
-import { reservationId } from '../payments/orders';
+import { reservationId } from '../orders/orders';
 
 /**
  * What we know of one payment, for an operator: the order, what M-Pesa said, every callback received

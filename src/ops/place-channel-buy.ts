@@ -4,8 +4,8 @@ import type { Outbox } from '../jobs/outbox';
 import type { Logger } from '../lib/logger';
 import { maskMsisdn, toMpesaMsisdn } from '../lib/msisdn';
 import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../lib/units';
-import { findOrCreateCustomer } from '../payments/customers';
-import type { PhoneLimits } from '../payments/phone-limits';
+import { findOrCreateCustomer } from '../orders/customers';
+import type { PhoneLimits } from '../orders/phone-limits';
 import { placeLimitedBuy } from '../payments/place-limited-buy';
 import type { Metrics } from './metrics';
 

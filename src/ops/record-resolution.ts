@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { transitionOrder, type OrderStatus } from '../payments/orders';
+import { transitionOrder } from '../orders/orders';
+import { type OrderStatus } from '../orders/order-states';
 
 /**
  * The end of every review resolution, buy or sell, in the caller's transaction with the order row

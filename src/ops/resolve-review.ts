@@ -9,7 +9,8 @@ import {
   SYSTEM_ACCOUNTS,
 } from '../ledger/ledger';
 import type { Logger } from '../lib/logger';
-import { reservationId, type OrderStatus } from '../payments/orders';
+import { reservationId } from '../orders/orders';
+import { type OrderStatus } from '../orders/order-states';
 import type { Metrics } from './metrics';
 import { recordResolution } from './record-resolution';
 import { isSellResolutionAction, resolveSellReview, type SellResolutionAction, type SellResolveResult } from './resolve-sell-review';

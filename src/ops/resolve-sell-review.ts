@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { resolvePendingTransfer } from '../ledger/ledger';
-import type { OrderStatus } from '../payments/orders';
+import { type OrderStatus } from '../orders/order-states';
 import { saleTransferId } from '../payments/payouts';
 import { recordResolution } from './record-resolution';
 

@@ -4,7 +4,8 @@ import type { Outbox } from '../jobs/outbox';
 import { resolvePendingTransfer } from '../ledger/ledger';
 import { formatKes } from '../lib/units';
 import { queueSms } from '../notifications/queue-sms';
-import { reservationId, transitionOrder, type BuyOrder, type OrderStatus } from './orders';
+import { reservationId, transitionOrder, type BuyOrder } from '../orders/orders';
+import { type OrderStatus } from '../orders/order-states';
 
 export type FailureReason = 'cancelled' | 'insufficientFunds' | 'wrongPin' | 'timeout' | 'poolEmpty' | 'generic';
 
@@ -34,7 +35,7 @@ export async function failBuyOrder(
   trx: Knex.Transaction,
   outbox: Outbox,
   order: BuyOrder,
-  from: OrderStatus[],
+  from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: FailureReason },
 ): Promise<number[] | null> {
   const moved = await transitionOrder(trx, order.id, from, 'failed', {

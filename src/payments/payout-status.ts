@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { VendorError } from '../lib/errors';
-import { loadBuyOrder } from './orders';
-import { AWAITING_PAYOUT, loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
+import { loadBuyOrder } from '../orders/orders';
+import { loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
+import { AWAITING_PAYOUT } from '../orders/order-states';
 import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
 import { failSellOrder, holdUnconfirmedPayout } from './sell-outcomes';
 

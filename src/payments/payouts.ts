@@ -6,7 +6,7 @@ import type { Outbox } from '../jobs/outbox';
 import type { Trx } from '../ledger/ledger';
 import type { Logger } from '../lib/logger';
 import type { DarajaClient } from '../vendors/daraja-client';
-import type { OrderStatus } from './orders';
+import { type OrderStatus } from '../orders/order-states';
 
 /** What the sell use cases need (Services has all of it). */
 export interface PayoutDeps {
@@ -35,9 +35,6 @@ export interface Payout {
   /** Transaction Status checks the reconciliation sweep made (src/payments/reconcile-payouts.ts). */
   sweep_checks: number;
 }
-
-/** Sell orders whose payout M-Pesa may still settle: being requested, or accepted and awaiting a result. */
-export const AWAITING_PAYOUT: OrderStatus[] = ['payout_requested', 'payout_sent'];
 
 /** The pending customer -> pool transfer of a sale. */
 export function saleTransferId(orderId: string): string {

@@ -5,7 +5,7 @@ import type { Outbox } from '../jobs/outbox';
 import { accountIdByCode, createPendingTransfer, InsufficientFunds, SYSTEM_ACCOUNTS } from '../ledger/ledger';
 import { CENTS_PER_KES, microgramsForPayout } from '../lib/units';
 import { B2C_MAX_KES, B2C_MIN_KES } from '../vendors/daraja-client';
-import { checkDailyLimit } from './daily-limits';
+import { checkDailyLimit } from '../orders/daily-limits';
 import { newPayoutId, saleTransferId } from './payouts';
 import { newReference } from './place-buy-order';
 

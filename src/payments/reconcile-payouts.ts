@@ -1,8 +1,9 @@
 import type { Config } from '../config';
 import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
-import { loadBuyOrder } from './orders';
+import { loadBuyOrder } from '../orders/orders';
 import { askTransactionStatus } from './payout-status';
-import { AWAITING_PAYOUT, loadPayout, type PayoutDeps } from './payouts';
+import { loadPayout, type PayoutDeps } from './payouts';
+import { AWAITING_PAYOUT, BEFORE_PAYOUT_ACCEPTED } from '../orders/order-states';
 import { failSellOrder, holdUnconfirmedPayout } from './sell-outcomes';
 
 export interface PayoutReconcileDeps extends Omit<PayoutDeps, 'config'> {
@@ -80,7 +81,7 @@ async function leaseSilentPayout(deps: PayoutReconcileDeps, seen: string[]): Pro
             next_sweep_at = now() + make_interval(secs => greatest(:retry * power(2, least(p.sweep_checks, 4)), :lease))
       WHERE p.id = (
         SELECT q.id FROM payouts q JOIN orders o ON o.id = q.order_id
-         WHERE o.kind = 'sell' AND o.status IN ('payout_requested', 'payout_sent')
+         WHERE o.kind = 'sell' AND o.status = ANY(:awaiting)
            AND q.settled_at IS NULL AND q.attempts > 0
            AND (q.sweep_checks > 0 OR q.updated_at <= now() - make_interval(secs => :silent))
            AND (q.next_sweep_at IS NULL OR q.next_sweep_at <= now())
@@ -94,6 +95,7 @@ async function leaseSilentPayout(deps: PayoutReconcileDeps, seen: string[]): Pro
       lease: Math.ceil((2 * deps.config.mpesa.httpTimeoutMs) / 1000),
       silent: deps.config.payouts.resultWaitSeconds + r.afterSeconds,
       seen: seen.join(','),
+      awaiting: [...AWAITING_PAYOUT],
     },
   );
   return rows[0];
@@ -138,7 +140,7 @@ async function failUnsentPayouts(deps: PayoutReconcileDeps, report: PayoutSweepR
   const ids: Array<{ id: string }> = await deps.db('orders as o')
     .join('payouts as p', 'p.order_id', 'o.id')
     .where('o.kind', 'sell')
-    .whereIn('o.status', ['reserved', 'payout_requested'])
+    .whereIn('o.status', BEFORE_PAYOUT_ACCEPTED)
     .where('p.attempts', 0)
     .whereNull('p.in_flight_at')
     .where('o.created_at', '<=', deps.db.raw(`now() - make_interval(secs => ?)`, [deps.config.reconcile.giveUpSeconds]))
@@ -148,8 +150,8 @@ async function failUnsentPayouts(deps: PayoutReconcileDeps, report: PayoutSweepR
     const relay = await deps.db.transaction(async (trx) => {
       const order = await loadBuyOrder(trx, id, { lock: true });
       const payout = await trx('payouts').where({ order_id: id }).first();
-      if (!order || !payout || payout.attempts !== 0 || payout.in_flight_at || !['reserved', 'payout_requested'].includes(order.status)) return null;
-      return failSellOrder(trx, deps.outbox, order, payout, ['reserved', 'payout_requested'], {
+      if (!order || !payout || payout.attempts !== 0 || payout.in_flight_at || !BEFORE_PAYOUT_ACCEPTED.includes(order.status)) return null;
+      return failSellOrder(trx, deps.outbox, order, payout, BEFORE_PAYOUT_ACCEPTED, {
         code: 'payout_not_sent',
         description: 'the payout request was never sent (its job was lost)',
         reason: 'unavailable',

@@ -5,7 +5,8 @@ import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { DarajaClient, StkQueryResult } from '../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadBuyOrder } from './orders';
+import { AWAITING_STK_RESULT, BEFORE_STK_ACCEPTED } from '../orders/order-states';
+import { loadBuyOrder } from '../orders/orders';
 import { settleStkPayment, type SettlementOutcome } from './settle-stk-payment';
 
 export interface ReconcileDeps {
@@ -72,7 +73,7 @@ async function leaseDuePayment(deps: ReconcileDeps): Promise<DuePayment | undefi
       WHERE p.id = (
         SELECT q.id FROM stk_payments q JOIN orders o ON o.id = q.order_id
          WHERE q.settled_at IS NULL AND q.checkout_request_id IS NOT NULL
-           AND o.status IN ('stk_requested', 'stk_sent')
+           AND o.status = ANY(:awaiting)
            AND coalesce(q.accepted_at, q.push_started_at) <= now() - make_interval(secs => :after)
            AND (q.next_query_at IS NULL OR q.next_query_at <= now())
          ORDER BY q.next_query_at NULLS FIRST, q.id
@@ -80,7 +81,7 @@ async function leaseDuePayment(deps: ReconcileDeps): Promise<DuePayment | undefi
          FOR UPDATE OF q SKIP LOCKED)
       RETURNING p.id, p.checkout_request_id, p.query_attempts,
                 coalesce(p.accepted_at, p.push_started_at) <= now() - make_interval(secs => :giveUp) AS past_give_up`,
-    { lease: leaseSeconds, after: r.afterSeconds, giveUp: r.giveUpSeconds },
+    { lease: leaseSeconds, after: r.afterSeconds, giveUp: r.giveUpSeconds, awaiting: [...AWAITING_STK_RESULT] },
   );
   return rows[0];
 }
@@ -157,7 +158,7 @@ async function failUnpushedOrders(deps: ReconcileDeps, report: ReconcileReport):
   const ids: Array<{ id: string }> = await deps.db('orders as o')
     .join('stk_payments as p', 'p.order_id', 'o.id')
     .where('o.kind', 'buy')
-    .whereIn('o.status', ['created', 'reserved', 'stk_requested'])
+    .whereIn('o.status', BEFORE_STK_ACCEPTED)
     .whereNull('p.checkout_request_id')
     .where((q) => q.where('p.push_attempts', 0).orWhere('p.push_outcome', 'not_delivered'))
     .where('o.created_at', '<=', stale)
@@ -170,7 +171,7 @@ async function failUnpushedOrders(deps: ReconcileDeps, report: ReconcileReport):
       // Re-checked under the order lock, which the buy job also takes before it pushes.
       const unpushed = payment && !payment.checkout_request_id && (payment.push_attempts === 0 || payment.push_outcome === 'not_delivered');
       if (!order || !unpushed) return null;
-      return failBuyOrder(trx, deps.outbox, order, ['created', 'reserved', 'stk_requested'], {
+      return failBuyOrder(trx, deps.outbox, order, BEFORE_STK_ACCEPTED, {
         code: 'not_pushed',
         description: 'the STK push could not be sent in time',
         reason: 'generic',

@@ -7,7 +7,7 @@ import type { Msisdn } from '../lib/msisdn';
 import type { Metrics } from '../ops/metrics';
 import type { DarajaClient } from '../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from './orders';
+import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from '../orders/orders';
 
 export interface BuyDeps {
   db: Db;

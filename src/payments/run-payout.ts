@@ -1,6 +1,6 @@
 import { VendorError } from '../lib/errors';
 import type { Msisdn } from '../lib/msisdn';
-import { loadBuyOrder, transitionOrder, type BuyOrder } from './orders';
+import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
 import { loadPayout, scheduleStatusCheck, type Payout, type PayoutDeps } from './payouts';
 import { failSellOrder } from './sell-outcomes';
 

@@ -5,7 +5,8 @@ import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '.
 import { formatGrams, formatKes } from '../lib/units';
 import { raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
-import { transitionOrder, type BuyOrder, type OrderStatus } from './orders';
+import { transitionOrder, type BuyOrder } from '../orders/orders';
+import { type OrderStatus } from '../orders/order-states';
 import { saleTransferId, type Payout } from './payouts';
 
 export type SellFailureReason = 'recipient' | 'unavailable' | 'generic';
@@ -38,7 +39,7 @@ export async function failSellOrder(
   outbox: Outbox,
   order: BuyOrder,
   payout: Payout,
-  from: OrderStatus[],
+  from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: SellFailureReason; result?: PayoutResultColumns },
 ): Promise<number[] | null> {
   const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
@@ -83,7 +84,7 @@ export async function completeSellOrder(
   outbox: Outbox,
   order: BuyOrder,
   payout: Payout,
-  from: OrderStatus[],
+  from: readonly OrderStatus[],
   paid: { receipt: string; receiverName: string | null; completedAt: Date | null; conversationId: string | null; result: PayoutResultColumns },
 ): Promise<{ paid: true; relay: number[] } | { paid: false; alert: OpsAlert } | null> {
   // Read under the order lock (the caller holds it already; taking it again is a no-op) before any gold moves.
@@ -144,7 +145,7 @@ export async function holdSellOrderForReview(
   trx: Knex.Transaction,
   order: BuyOrder,
   payout: Payout,
-  from: OrderStatus[],
+  from: readonly OrderStatus[],
   why: { code: string; description: string; result?: PayoutResultColumns },
 ): Promise<boolean> {
   const moved = await transitionOrder(trx, order.id, from, 'review', { failure_code: why.code, failure_reason: why.description.slice(0, 300) });
@@ -167,7 +168,7 @@ export async function holdSellOrderForReview(
  * decisive answer from M-Pesa still settles it (src/payments/settle-payout.ts); otherwise an operator
  * resolves it (paid_out / not_paid). Returns the alert, or null when the order had already left `from`.
  */
-export async function holdUnconfirmedPayout(trx: Knex.Transaction, order: BuyOrder, payout: Payout, from: OrderStatus[], description: string): Promise<OpsAlert | null> {
+export async function holdUnconfirmedPayout(trx: Knex.Transaction, order: BuyOrder, payout: Payout, from: readonly OrderStatus[], description: string): Promise<OpsAlert | null> {
   if (!(await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_unconfirmed', description }))) return null;
   return raiseOpsAlert(trx, {
     kind: 'payout_unconfirmed',

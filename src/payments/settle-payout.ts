@@ -5,8 +5,10 @@ import type { Logger } from '../lib/logger';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { RunConfig } from '../config';
 import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../vendors/daraja-callbacks';
-import { loadBuyOrder, transitionOrder, type OrderStatus } from './orders';
-import { AWAITING_PAYOUT, loadPayout, recordPayoutCallback, scheduleStatusCheck, type Payout } from './payouts';
+import { loadBuyOrder, transitionOrder } from '../orders/orders';
+import { type OrderStatus } from '../orders/order-states';
+import { loadPayout, recordPayoutCallback, scheduleStatusCheck, type Payout } from './payouts';
+import { AWAITING_PAYOUT } from '../orders/order-states';
 import { completeSellOrder, failSellOrder, holdSellOrderForReview, sellReasonForResultCode, type PayoutResultColumns } from './sell-outcomes';
 
 export type PayoutCallbackOutcome =
@@ -157,7 +159,7 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   const payout = (await loadPayout(trx, v.payoutId))!;
   // A sale held only because no answer came in time still takes M-Pesa's later, definitive answer;
   // one held over a mismatch waits for a person.
-  const from: OrderStatus[] = order.status === 'review' && order.failure_code === 'payout_unconfirmed' ? ['review'] : AWAITING_PAYOUT;
+  const from: readonly OrderStatus[] = order.status === 'review' && order.failure_code === 'payout_unconfirmed' ? ['review'] : AWAITING_PAYOUT;
   if (!from.includes(order.status)) {
     // `closed`: an operator decided the payout did not go out (not_paid) and the seller kept the gold.
     // That decision is final: a later "paid" moves nothing, it asks a person to recover one of the two.

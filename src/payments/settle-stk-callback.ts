@@ -7,7 +7,7 @@ import type { Metrics } from '../ops/metrics';
 import { parseKesToCents } from '../lib/units';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { StkResult } from '../vendors/daraja-callbacks';
-import { loadBuyOrder } from './orders';
+import { loadBuyOrder } from '../orders/orders';
 import { applyStkReport, finish, type MatchedBy, type Settlement, type SettlementOutcome, type StkOutcome, type StkPayment } from './settle-stk-payment';
 
 export type CallbackOutcome = SettlementOutcome;

@@ -9,7 +9,8 @@ import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../notifications/ops
 import { queueSms } from '../notifications/queue-sms';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
 import { creditFromPool } from './c2b/credit-from-pool';
-import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder, type OrderStatus } from './orders';
+import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from '../orders/orders';
+import { AWAITING_STK_RESULT, type OrderStatus } from '../orders/order-states';
 
 /**
  * ONE place decides what an STK result does to an order, whoever reports it: Safaricom's callback,
@@ -70,9 +71,6 @@ export interface SettleDeps {
   log: Logger;
 }
 
-/** Orders whose result is still open: the push went out (or was being sent when the answer came). */
-export const AWAITING_RESULT: OrderStatus[] = ['stk_requested', 'stk_sent'];
-
 export interface Report {
   source: SettledBy;
   outcome: StkOutcome;
@@ -83,7 +81,7 @@ export interface Report {
 
 /** Applies a report to a payment whose order the caller has LOCKED, in the caller's transaction. */
 export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report): Promise<Settlement> {
-  const awaiting = AWAITING_RESULT.includes(order.status);
+  const awaiting = AWAITING_STK_RESULT.includes(order.status);
   const { source, outcome } = report;
   if (awaiting) {
     if (outcome.kind === 'expired') return expire(trx, outbox, order, payment, outcome.reason);
@@ -163,7 +161,7 @@ async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payme
   // The order and payment rows first: from the post on, the pool account row stays locked until COMMIT and every
   // other reservation and settlement waits for it, so as little as possible runs after the post.
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
-  await transitionOrder(trx, order.id, AWAITING_RESULT, 'paid');
+  await transitionOrder(trx, order.id, AWAITING_STK_RESULT, 'paid');
   const posted = await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
   let balance: number;
   if (posted.result === 'resolved') balance = posted.creditPosted; // the customer's gold right after the post
@@ -185,7 +183,7 @@ async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payme
 
 async function fail(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
   await trx('stk_payments').where({ id: payment.id }).update(resultColumns(trx, report));
-  const relay = await failBuyOrder(trx, outbox, order, AWAITING_RESULT, {
+  const relay = await failBuyOrder(trx, outbox, order, AWAITING_STK_RESULT, {
     code: `stk_${failed.resultCode}`,
     description: failed.resultDesc,
     reason: reasonForResultCode(failed.resultCode),
@@ -195,7 +193,7 @@ async function fail(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, paym
 
 /** No final answer in time: the gold goes back to the pool, the customer is told, an operator can check. */
 async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, reason: string): Promise<Settlement> {
-  if (!(await transitionOrder(trx, order.id, AWAITING_RESULT, 'expired', { failure_code: 'expired', failure_reason: reason.slice(0, 300) }))) return nothing('duplicate');
+  if (!(await transitionOrder(trx, order.id, AWAITING_STK_RESULT, 'expired', { failure_code: 'expired', failure_reason: reason.slice(0, 300) }))) return nothing('duplicate');
   await resolvePendingTransfer(trx, reservationId(order.id), 'expired');
   await trx('stk_payments').where({ id: payment.id }).update({ settled_by: 'expiry', settled_at: trx.fn.now() });
   const t = catalogFor(order.language);
@@ -218,7 +216,7 @@ async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, pa
 }
 
 /** A success that does not match the order credits nothing: review, for an operator. */
-async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, why: string, from: OrderStatus[] = AWAITING_RESULT): Promise<Settlement> {
+async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, why: string, from: readonly OrderStatus[] = AWAITING_STK_RESULT): Promise<Settlement> {
   // An awaiting order keeps its reservation held for the operator; a failed or expired one has none.
   await trx('stk_payments').where({ id: payment.id }).update(payment.settled_by ? callbackColumns(report) : resultColumns(trx, report));
   await transitionOrder(trx, order.id, from, 'review', { failure_code: 'callback_mismatch', failure_reason: why.slice(0, 300) });
@@ -232,7 +230,7 @@ async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPaymen
  * the customer is told a person will sort it out: never paid and forgotten.
  */
 async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
-  const from: OrderStatus[] = ['failed', 'expired'];
+  const from: readonly OrderStatus[] = ['failed', 'expired'];
   const t = catalogFor(order.language);
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
   const credited = await creditFromPool(trx, { id: `${reservationId(order.id)}-late`, customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
@@ -259,7 +257,7 @@ async function unallocated(
   order: BuyOrder,
   payment: StkPayment,
   paid: Extract<StkOutcome, { kind: 'paid' }>,
-  from: OrderStatus[],
+  from: readonly OrderStatus[],
   why: string,
 ): Promise<Settlement> {
   await transitionOrder(trx, order.id, from, 'review', { failure_code: 'late_payment_unallocated', failure_reason: why });

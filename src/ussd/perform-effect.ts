@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger';
 import { maskMsisdn } from '../lib/msisdn';
 import type { Metrics } from '../ops/metrics';
 import { CENTS_PER_KES, centsForMicrograms } from '../lib/units';
-import type { PhoneLimits } from '../payments/phone-limits';
+import type { PhoneLimits } from '../orders/phone-limits';
 import { placeLimitedBuy } from '../payments/place-limited-buy';
 import { placeSellOrder, sellAvailable } from '../payments/place-sell-order';
 import type { PriceSource } from '../prices/price-source';

@@ -1,5 +1,5 @@
 import type { Msisdn } from '../../src/lib/msisdn';
-import { findOrCreateCustomer } from '../../src/payments/customers';
+import { findOrCreateCustomer } from '../../src/orders/customers';
 import { startTestService, type TestService } from '../support/harness';
 
 describe('finding the customer of a USSD session', () => {

@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { en } from '../../src/i18n/en';
-import { OPEN_BUY_STATUSES } from '../../src/payments/orders';
+import { OPEN_BUY_STATUSES } from '../../src/orders/order-states';
 import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { newSessionId, postCallback, ussd } from '../support/http';
 import { orderStatus } from '../support/flows';

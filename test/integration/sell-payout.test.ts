@@ -10,7 +10,7 @@ import { QUEUE_NAMES } from '../../src/jobs/queues';
 import { accountIdByCode, createPendingTransfer, ensureCustomerAccount, resolvePendingTransfer, SYSTEM_ACCOUNTS } from '../../src/ledger/ledger';
 import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout, UG_PER_GRAM } from '../../src/lib/units';
-import { findOrCreateCustomer } from '../../src/payments/customers';
+import { findOrCreateCustomer } from '../../src/orders/customers';
 import { placeBuyOrder } from '../../src/payments/place-buy-order';
 import { runPayoutStatusCheck } from '../../src/payments/payout-status';
 import { placeSellOrder } from '../../src/payments/place-sell-order';

@@ -6,7 +6,7 @@ import { accountIdByCode, createPendingTransfer, ensureCustomerAccount, resolveP
 import { createLogger } from '../../src/lib/logger';
 import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout, UG_PER_GRAM } from '../../src/lib/units';
-import { findOrCreateCustomer } from '../../src/payments/customers';
+import { findOrCreateCustomer } from '../../src/orders/customers';
 import { placeSellOrder } from '../../src/payments/place-sell-order';
 import { DARAJA_HOST, waitFor, type TestService } from './harness';
 

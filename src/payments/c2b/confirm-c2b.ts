@@ -10,10 +10,10 @@ import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../..
 import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
 import { queueSms } from '../../notifications/queue-sms';
 import { HttpPriceFeed, type PriceSource } from '../../prices/price-source';
-import { findOrCreateCustomer, type Customer } from '../customers';
-import { checkDailyLimit } from '../daily-limits';
+import { findOrCreateCustomer, type Customer } from '../../orders/customers';
+import { checkDailyLimit } from '../../orders/daily-limits';
 import { newReference } from '../place-buy-order';
-import { reservationId } from '../orders';
+import { reservationId } from '../../orders/orders';
 import { amountCents, amountProblem, walletMsisdn, type C2bPayload } from './c2b-payload';
 import { creditFromPool } from './credit-from-pool';
 

@@ -1,13 +1,11 @@
 import type { Knex } from 'knex';
 import { CENTS_PER_KES } from '../lib/units';
+import { NOT_COUNTED_FOR_LIMITS } from './order-states';
 
 export type OrderKind = 'buy' | 'sell';
 
 export type DailyLimitCheck = { ok: true } | { ok: false; remainingKes: number };
 
-/** Orders that did not move money count for nothing; everything else (open, paid, in review) counts. */
-// Orders that took no money (or returned it): a refund or close by an operator included.
-const NOT_COUNTED = ['failed', 'expired', 'refunded', 'closed'];
 
 /**
  * Per-customer limit on what one kind of order adds up to in a Nairobi calendar day (UTC+3 all year).
@@ -38,7 +36,7 @@ export async function spentToday(db: Knex | Knex.Transaction, customerId: number
        FROM orders
       WHERE customer_id = ? AND kind = ? AND status <> ALL(?)
         AND created_at >= (date_trunc('day', (now() AT TIME ZONE 'UTC') + interval '3 hours') - interval '3 hours') AT TIME ZONE 'UTC'`,
-    [customerId, kind, NOT_COUNTED],
+    [customerId, kind, [...NOT_COUNTED_FOR_LIMITS]],
   );
   return Number(rows[0].cents);
 }

@@ -1,20 +1,5 @@
 import type { Trx } from '../ledger/ledger';
-
-export type OrderStatus =
-  | 'created'
-  | 'reserved'
-  | 'stk_requested'
-  | 'stk_sent'
-  // sell: the B2C request is being sent / Daraja accepted it and its result is awaited
-  | 'payout_requested'
-  | 'payout_sent'
-  | 'paid'
-  | 'failed'
-  | 'expired'
-  | 'review'
-  // Operator decisions (review resolution): final, no callback, Query, Result or expiry moves them.
-  | 'refunded'
-  | 'closed';
+import { canMove, IllegalOrderMove, type OrderStatus } from './order-states';
 
 export interface BuyOrder {
   id: string;
@@ -29,9 +14,6 @@ export interface BuyOrder {
   language: string;
 }
 
-/** Orders that may still be charged: their reservation is open and M-Pesa may still answer. */
-export const OPEN_BUY_STATUSES: OrderStatus[] = ['created', 'reserved', 'stk_requested', 'stk_sent'];
-
 export async function loadBuyOrder(db: Trx, id: string, opts: { lock?: boolean } = {}): Promise<BuyOrder | undefined> {
   const q = db('orders')
     .join('customers', 'customers.id', 'orders.customer_id')
@@ -42,15 +24,17 @@ export async function loadBuyOrder(db: Trx, id: string, opts: { lock?: boolean }
 
 /**
  * Every order transition is a conditional UPDATE: it happens only from the expected states, and
- * 0 rows means someone else already moved the order, so the caller stops.
+ * 0 rows means someone else already moved the order, so the caller stops. A move that the table in
+ * order-states.ts does not allow throws before anything is written.
  */
 export async function transitionOrder(
   db: Trx,
   id: string,
-  from: OrderStatus[],
+  from: readonly OrderStatus[],
   to: OrderStatus,
   extra: Record<string, unknown> = {},
 ): Promise<boolean> {
+  if (from.length === 0 || !from.every((f) => canMove(f, to))) throw new IllegalOrderMove(from, to);
   const n = await db('orders').where({ id }).whereIn('status', from).update({ status: to, updated_at: db.fn.now(), ...extra });
   return n === 1;
 }
