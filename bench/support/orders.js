@@ -2,7 +2,7 @@
 /**
  * Prepared buy orders for the callback benchmark: customers, their ledger accounts, orders in `stk_sent` with a
  * known CheckoutRequestID, and the reservation made exactly as the buy job makes it (createPendingTransfer,
- * pool -> customer, id reservationId(order)). Bulk SQL for the plain rows, the ledger API for the gold.
+ * pool -> customer, id transferIds.buyReservation(order)). Bulk SQL for the plain rows, the ledger API for the gold.
  */
 const { randomUUID } = require('node:crypto');
 const { dist, phone } = require('./env');
@@ -13,7 +13,7 @@ const PRICE_CENTS_PER_GRAM = 850_000;
 async function prepareStkSentOrders(db, { count, tag, firstPhone }) {
   const ledger = dist('src/ledger/ledger');
   const { fundPool } = dist('src/ledger/fund-pool');
-  const { reservationId } = dist('src/payments/orders');
+  const { transferIds } = dist('src/ledger/gold');
   const { microgramsForCents } = dist('src/lib/units');
   const gramsUg = microgramsForCents(AMOUNT_KES * 100, PRICE_CENTS_PER_GRAM);
   await fundPool(db, gramsUg * count + 1_000_000, `bench ${tag}`);
@@ -63,7 +63,7 @@ async function prepareStkSentOrders(db, { count, tag, firstPhone }) {
       );
       for (const o of slice) {
         await ledger.createPendingTransfer(trx, {
-          id: reservationId(o.id),
+          id: transferIds.buyReservation(o.id),
           debitAccountId: pool,
           creditAccountId: accountOf.get(customerId.get(o.msisdn)),
           amount: o.gramsUg,

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 
 /**
  * Two-phase double-entry transfers (after TigerBeetle): a pending transfer reserves, and exactly one
- * resolution (post, void or expire) settles it. Every rule about moving gold lives in this file.
+ * resolution (post, void or expire) settles it. This file is the SQL; the verbs use cases call
+ * (reserve for a buy, hold for a sale, credit from the pool, release) and the transfer ids are in gold.ts.
  *
  * Safety comes from the database, not from this code being careful:
  *  - the accounts_no_overdraft CHECK rejects the very UPDATE that would overdraw;

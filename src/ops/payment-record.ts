@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex';
 import { maskMsisdn } from '../lib/msisdn';
 import { formatGrams, formatKes } from '../lib/units';
-import { reservationId } from '../orders/orders';
+import { reservationState, transferIds, type ReservationState } from '../ledger/gold';
 
 /**
  * What we know of one payment, for an operator: the order, what M-Pesa said, every callback received
@@ -38,7 +38,7 @@ export interface PaymentRecord {
     settledAt: string | null;
   } | null;
   /** pending (held), posted (credited), voided/expired (back in the pool), or none (never reserved). */
-  reservation: 'pending' | 'posted' | 'voided' | 'expired' | 'none' | null;
+  reservation: ReservationState | null;
   callbacks: Array<{ id: number; outcome: string; resultCode: number | null; receivedAt: string }>;
   resolutions: Array<{ action: string; operator: string; note: string; fromStatus: string; toStatus: string; createdAt: string }>;
 }
@@ -63,7 +63,7 @@ async function recordFor(db: Db, orderId: string): Promise<PaymentRecord | null>
   const checkoutRequestId: string | null = payment?.checkout_request_id ?? null;
   const [callbacks, reservation, resolutions] = await Promise.all([
     checkoutRequestId ? callbacksFor(db, checkoutRequestId) : Promise.resolve([]),
-    order.kind === 'buy' ? reservationState(db, orderId) : Promise.resolve(null),
+    order.kind === 'buy' ? reservationState(db, transferIds.buyReservation(orderId)) : Promise.resolve(null),
     db('order_resolutions').where({ order_id: orderId }).orderBy('id').select('action', 'operator', 'note', 'from_status', 'to_status', 'created_at'),
   ]);
   return {
@@ -121,14 +121,6 @@ async function callbacksFor(db: Db, checkoutRequestId: string): Promise<PaymentR
   });
 }
 
-/** The buy reservation and how it was resolved (a resolution row points at it). */
-async function reservationState(db: Db, orderId: string): Promise<PaymentRecord['reservation']> {
-  const id = reservationId(orderId);
-  const pending = await db('transfers').where({ id }).first('id');
-  if (!pending) return 'none';
-  const resolution = await db('transfers').where({ pending_id: id }).first('status');
-  return resolution ? resolution.status : 'pending';
-}
 
 function iso(v: Date | string | null | undefined): string | null {
   if (v === null || v === undefined) return null;

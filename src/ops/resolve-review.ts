@@ -1,15 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
-import {
-  accountIdByCode,
-  createPendingTransfer,
-  ensureCustomerAccount,
-  InsufficientFunds,
-  resolvePendingTransfer,
-  SYSTEM_ACCOUNTS,
-} from '../ledger/ledger';
+import { creditFromPool, release, reservationState, settle, transferIds, type ReservationState } from '../ledger/gold';
 import type { Logger } from '../lib/logger';
-import { reservationId } from '../orders/orders';
 import { type OrderStatus } from '../orders/order-states';
 import type { Metrics } from './metrics';
 import { recordResolution } from './record-resolution';
@@ -68,7 +60,7 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
     if (isSellResolutionAction(req.action)) return { ok: false, error: 'not_a_sell', kind: order.kind };
     if (order.status !== 'review') return { ok: false, error: 'not_in_review', status: order.status };
 
-    const reservation = await reservationOf(trx, order.id);
+    const reservation = await reservationState(trx, transferIds.buyReservation(order.id));
     let transferId: string | null = null;
     if (req.action === 'credit') {
       const credited = await credit(trx, order, reservation);
@@ -78,8 +70,8 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
       // Gold the customer already holds cannot be taken back by a note: that needs a sell or an adjustment.
       if (reservation === 'posted') return { ok: false, error: 'already_credited' };
       if (reservation === 'pending') {
-        await resolvePendingTransfer(trx, reservationId(order.id), 'voided');
-        transferId = `${reservationId(order.id)}/voided`;
+        await release(trx, transferIds.buyReservation(order.id), 'voided');
+        transferId = transferIds.resolution(transferIds.buyReservation(order.id), 'voided');
       }
     }
 
@@ -94,41 +86,23 @@ export async function resolveReview(deps: { db: Db; log: Logger; metrics?: Metri
   return result;
 }
 
-type ReservationState = 'pending' | 'posted' | 'released' | 'none';
-
-async function reservationOf(trx: Knex.Transaction, orderId: string): Promise<ReservationState> {
-  const id = reservationId(orderId);
-  if (!(await trx('transfers').where({ id }).first('id'))) return 'none';
-  const resolution = await trx('transfers').where({ pending_id: id }).first('status');
-  if (!resolution) return 'pending';
-  return resolution.status === 'posted' ? 'posted' : 'released';
-}
-
+/**
+ * An operator's credit: a pending reservation is posted; one released (voided or expired) or never
+ * made is reserved again under the order's own review-credit id and posted at once.
+ */
 async function credit(
   trx: Knex.Transaction,
   order: { id: string; customer_id: number; grams_ug: number; reference: string },
   reservation: ReservationState,
 ): Promise<{ ok: true; transferId: string } | { ok: false; error: 'pool_insufficient' | 'already_credited' }> {
+  const held = transferIds.buyReservation(order.id);
   if (reservation === 'posted') return { ok: false, error: 'already_credited' };
   if (reservation === 'pending') {
-    await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
-    return { ok: true, transferId: `${reservationId(order.id)}/posted` };
+    await settle(trx, held, 'posted');
+    return { ok: true, transferId: transferIds.resolution(held, 'posted') };
   }
-  // The reservation was released (voided or expired) or never made: reserve again, then post. The id
-  // derives from the order, so this can happen once per order.
-  const id = `review-credit-${order.id}`;
-  try {
-    await createPendingTransfer(trx, {
-      id,
-      debitAccountId: await accountIdByCode(trx, SYSTEM_ACCOUNTS.pool),
-      creditAccountId: await ensureCustomerAccount(trx, order.customer_id),
-      amount: order.grams_ug,
-      reference: order.reference,
-    });
-  } catch (err) {
-    if (err instanceof InsufficientFunds) return { ok: false, error: 'pool_insufficient' };
-    throw err;
-  }
-  await resolvePendingTransfer(trx, id, 'posted');
-  return { ok: true, transferId: `${id}/posted` };
+  const id = transferIds.reviewCredit(order.id);
+  const credited = await creditFromPool(trx, { id, customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
+  if (!credited.ok) return { ok: false, error: 'pool_insufficient' };
+  return { ok: true, transferId: transferIds.resolution(id, 'posted') };
 }

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
-import { resolvePendingTransfer } from '../ledger/ledger';
+import { settle, transferIds } from '../ledger/gold';
 import { type OrderStatus } from '../orders/order-states';
-import { saleTransferId } from '../payments/payouts';
 import { recordResolution } from './record-resolution';
 
 export type SellResolutionAction = 'paid_out' | 'not_paid';
@@ -50,9 +49,10 @@ export async function resolveSellReview(
   if (order.status !== 'review') return { ok: false, error: 'not_in_review', status: order.status };
   const outcome = OUTCOME[req.action];
 
-  const moved = await resolvePendingTransfer(trx, saleTransferId(order.id), outcome.resolution);
+  const held = transferIds.sale(order.id);
+  const moved = await settle(trx, held, outcome.resolution);
   if (moved.result === 'already_resolved') return { ok: false, error: 'sale_not_held', transfer: moved.as };
-  const transferId = `${saleTransferId(order.id)}/${outcome.resolution}`;
+  const transferId = transferIds.resolution(held, outcome.resolution);
 
   await recordResolution(trx, order.id, req, outcome, transferId);
   await trx('payouts')

@@ -38,7 +38,3 @@ export async function transitionOrder(
   const n = await db('orders').where({ id }).whereIn('status', from).update({ status: to, updated_at: db.fn.now(), ...extra });
   return n === 1;
 }
-
-export function reservationId(orderId: string): string {
-  return `buy-${orderId}`;
-}

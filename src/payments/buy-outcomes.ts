@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
 import { catalogFor } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
-import { resolvePendingTransfer } from '../ledger/ledger';
+import { release, transferIds } from '../ledger/gold';
 import { formatKes } from '../lib/units';
 import { queueSms } from '../notifications/queue-sms';
-import { reservationId, transitionOrder, type BuyOrder } from '../orders/orders';
+import { transitionOrder, type BuyOrder } from '../orders/orders';
 import { type OrderStatus } from '../orders/order-states';
 
 export type FailureReason = 'cancelled' | 'insufficientFunds' | 'wrongPin' | 'timeout' | 'poolEmpty' | 'generic';
@@ -43,8 +43,8 @@ export async function failBuyOrder(
     failure_reason: failure.description.slice(0, 300),
   });
   if (!moved) return null;
-  const hasReservation = await trx('transfers').where({ id: reservationId(order.id) }).first('id');
-  if (hasReservation) await resolvePendingTransfer(trx, reservationId(order.id), 'voided');
+  // No reservation yet (the pool was short) needs nothing; one already posted refuses the failure.
+  await release(trx, transferIds.buyReservation(order.id), 'voided');
   const t = catalogFor(order.language);
   const outboxId = await queueSms(trx, outbox, {
     customerId: order.customer_id,

@@ -36,11 +36,6 @@ export interface Payout {
   sweep_checks: number;
 }
 
-/** The pending customer -> pool transfer of a sale. */
-export function saleTransferId(orderId: string): string {
-  return `sell-${orderId}`;
-}
-
 /**
  * The payout id, sent as OriginatorConversationID: 'GP' + 16 unambiguous letters and digits (80 bits),
  * 18 characters, well inside what Daraja and the Transaction Status parameters carry.

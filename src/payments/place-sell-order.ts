@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
 import type { Outbox } from '../jobs/outbox';
-import { accountIdByCode, createPendingTransfer, InsufficientFunds, SYSTEM_ACCOUNTS } from '../ledger/ledger';
+import { holdForSale, transferIds } from '../ledger/gold';
+import { InsufficientFunds } from '../ledger/ledger';
 import { CENTS_PER_KES, microgramsForPayout } from '../lib/units';
 import { B2C_MAX_KES, B2C_MIN_KES } from '../vendors/daraja-client';
 import { checkDailyLimit } from '../orders/daily-limits';
-import { newPayoutId, saleTransferId } from './payouts';
+import { newPayoutId } from './payouts';
 import { newReference } from './place-buy-order';
 
 export interface PlaceSellOrder {
@@ -92,13 +93,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
         source_key: input.sourceKey,
       });
       try {
-        await createPendingTransfer(trx, {
-          id: saleTransferId(orderId),
-          debitAccountId: customerAccount.id,
-          creditAccountId: await accountIdByCode(trx, SYSTEM_ACCOUNTS.pool),
-          amount: input.gramsUg,
-          reference,
-        });
+        await holdForSale(trx, { id: transferIds.sale(orderId), customerId: input.customerId, customerAccountId: customerAccount.id, gramsUg: input.gramsUg, reference });
       } catch (err) {
         if (err instanceof InsufficientFunds) throw new Refused({ ok: false, reason: 'insufficient_gold' });
         throw err;

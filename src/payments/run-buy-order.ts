@@ -1,13 +1,14 @@
 import type { Db } from '../db/knex';
 import type { Outbox } from '../jobs/outbox';
-import { accountIdByCode, createPendingTransfer, ensureCustomerAccount, InsufficientFunds, SYSTEM_ACCOUNTS } from '../ledger/ledger';
+import { reserveFromPool, transferIds } from '../ledger/gold';
+import { InsufficientFunds } from '../ledger/ledger';
 import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Msisdn } from '../lib/msisdn';
 import type { Metrics } from '../ops/metrics';
 import type { DarajaClient } from '../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from '../orders/orders';
+import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
 
 export interface BuyDeps {
   db: Db;
@@ -46,16 +47,8 @@ async function reserve(deps: BuyDeps, order: BuyOrder): Promise<boolean> {
     // Held until commit: whoever else closes the order meanwhile (reconciliation) waits, and vice versa.
     const locked = await loadBuyOrder(trx, order.id, { lock: true });
     if (locked?.status !== 'created') return [];
-    const pool = await accountIdByCode(trx, SYSTEM_ACCOUNTS.pool);
-    const customerAccount = await ensureCustomerAccount(trx, order.customer_id);
     try {
-      await createPendingTransfer(trx, {
-        id: reservationId(order.id),
-        debitAccountId: pool,
-        creditAccountId: customerAccount,
-        amount: order.grams_ug,
-        reference: order.reference,
-      });
+      await reserveFromPool(trx, { id: transferIds.buyReservation(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
     } catch (err) {
       if (!(err instanceof InsufficientFunds)) throw err;
       deps.log.warn({ orderId: order.id }, 'pool cannot cover the order');

@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import { catalogFor } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
-import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '../ledger/ledger';
+import { postedGold, release, settle, transferIds } from '../ledger/gold';
 import { formatGrams, formatKes } from '../lib/units';
 import { raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
 import { transitionOrder, type BuyOrder } from '../orders/orders';
 import { type OrderStatus } from '../orders/order-states';
-import { saleTransferId, type Payout } from './payouts';
+import type { Payout } from './payouts';
 
 export type SellFailureReason = 'recipient' | 'unavailable' | 'generic';
 
@@ -44,12 +44,9 @@ export async function failSellOrder(
 ): Promise<number[] | null> {
   const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
   if (!moved) return null;
-  const voided = await resolvePendingTransfer(trx, saleTransferId(order.id), 'voided');
   // Already voided or expired: the gold is back either way. Already POSTED: the gold went to the pool,
-  // and telling the seller the sale failed would take it from them: refuse (the transaction rolls back).
-  if (voided.result === 'already_resolved' && voided.as === 'posted') {
-    throw new Error(`sale ${order.id}: its gold was already posted to the pool; it cannot be failed`);
-  }
+  // and telling the seller the sale failed would take it from them: release throws (the transaction rolls back).
+  await release(trx, transferIds.sale(order.id), 'voided');
   await trx('payouts')
     .where({ id: payout.id })
     .update({
@@ -90,7 +87,7 @@ export async function completeSellOrder(
   // Read under the order lock (the caller holds it already; taking it again is a no-op) before any gold moves.
   const current = await trx('orders').where({ id: order.id }).forUpdate().first('status');
   if (!current || !from.includes(current.status)) return null;
-  const posted = await resolvePendingTransfer(trx, saleTransferId(order.id), 'posted');
+  const posted = await settle(trx, transferIds.sale(order.id), 'posted');
   if (posted.result === 'already_resolved' && posted.as !== 'posted') {
     const why = `M-Pesa paid (receipt ${paid.receipt}) but the sale's gold was already ${posted.as} back to the seller`;
     await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_ledger_conflict', description: why, result: paid.result });
@@ -122,7 +119,7 @@ export async function completeSellOrder(
     const taken = await trx('payouts').where({ conversation_id: paid.conversationId }).first('id');
     if (!taken) await trx('payouts').where({ id: payout.id }).whereNull('conversation_id').update({ conversation_id: paid.conversationId });
   }
-  const balance = await accountBalance(trx, await ensureCustomerAccount(trx, order.customer_id));
+  const balance = await postedGold(trx, order.customer_id);
   const t = catalogFor(order.language);
   const outboxId = await queueSms(trx, outbox, {
     customerId: order.customer_id,
@@ -132,7 +129,7 @@ export async function completeSellOrder(
       grams: formatGrams(order.grams_ug),
       kes: formatKes(order.amount_cents),
       price: formatKes(order.price_cents_per_gram),
-      balance: formatGrams(balance.posted),
+      balance: formatGrams(balance),
     }),
     purpose: 'sell_receipt',
     dedupeKey: `sell-receipt-${order.id}`,

@@ -2,14 +2,13 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import { catalogFor } from '../i18n';
 import type { Outbox } from '../jobs/outbox';
-import { accountBalance, ensureCustomerAccount, resolvePendingTransfer } from '../ledger/ledger';
+import { creditFromPool, postedGold, release, settle, transferIds } from '../ledger/gold';
 import type { Logger } from '../lib/logger';
 import { formatGrams, formatKes, parseKesToCents } from '../lib/units';
 import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
-import { creditFromPool } from './c2b/credit-from-pool';
-import { loadBuyOrder, reservationId, transitionOrder, type BuyOrder } from '../orders/orders';
+import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
 import { AWAITING_STK_RESULT, type OrderStatus } from '../orders/order-states';
 
 /**
@@ -162,15 +161,15 @@ async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payme
   // other reservation and settlement waits for it, so as little as possible runs after the post.
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
   await transitionOrder(trx, order.id, AWAITING_STK_RESULT, 'paid');
-  const posted = await resolvePendingTransfer(trx, reservationId(order.id), 'posted');
+  const posted = await settle(trx, transferIds.buyReservation(order.id), 'posted');
   let balance: number;
   if (posted.result === 'resolved') balance = posted.creditPosted; // the customer's gold right after the post
-  else if (posted.as === 'posted') balance = await customerGold(trx, order);
+  else if (posted.as === 'posted') balance = await postedGold(trx, order.customer_id);
   else {
     // The ledger says the reservation was already released while M-Pesa still had the payment: never
     // expected, never ignored. The customer paid, so they get the gold from a fresh reservation, or,
     // if the pool cannot cover it, the order goes to review with an alert.
-    const again = await creditFromPool(trx, { id: `${reservationId(order.id)}-late`, customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
+    const again = await creditFromPool(trx, { id: transferIds.lateCredit(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
     if (!again.ok) return unallocated(trx, outbox, order, payment, paid, ['paid'], 'paid while its reservation was already released; the pool could not cover the gold');
     balance = again.balanceUg;
   }
@@ -194,7 +193,7 @@ async function fail(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, paym
 /** No final answer in time: the gold goes back to the pool, the customer is told, an operator can check. */
 async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, reason: string): Promise<Settlement> {
   if (!(await transitionOrder(trx, order.id, AWAITING_STK_RESULT, 'expired', { failure_code: 'expired', failure_reason: reason.slice(0, 300) }))) return nothing('duplicate');
-  await resolvePendingTransfer(trx, reservationId(order.id), 'expired');
+  await release(trx, transferIds.buyReservation(order.id), 'expired');
   await trx('stk_payments').where({ id: payment.id }).update({ settled_by: 'expiry', settled_at: trx.fn.now() });
   const t = catalogFor(order.language);
   const outboxId = await queueSms(trx, outbox, {
@@ -233,7 +232,7 @@ async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrde
   const from: readonly OrderStatus[] = ['failed', 'expired'];
   const t = catalogFor(order.language);
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
-  const credited = await creditFromPool(trx, { id: `${reservationId(order.id)}-late`, customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
+  const credited = await creditFromPool(trx, { id: transferIds.lateCredit(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
   if (!credited.ok) return unallocated(trx, outbox, order, payment, paid, from, 'paid after the order closed; the pool could not cover the gold');
   await transitionOrder(trx, order.id, from, 'paid', { failure_code: null, failure_reason: null });
   const balance = credited.balanceUg;
@@ -332,8 +331,4 @@ async function callbackMismatch(trx: Knex.Transaction, paid: Extract<StkOutcome,
   if (paid.phone !== payment.msisdn) return 'phone number differs from the order';
   const other = await trx('stk_payments').where({ mpesa_receipt: paid.receipt }).whereNot({ id: payment.id }).first('id');
   return other ? `receipt ${paid.receipt} already used by payment ${other.id}` : null;
-}
-
-async function customerGold(trx: Knex.Transaction, order: BuyOrder): Promise<number> {
-  return (await accountBalance(trx, await ensureCustomerAccount(trx, order.customer_id))).posted;
 }

@@ -13,9 +13,8 @@ import { HttpPriceFeed, type PriceSource } from '../../prices/price-source';
 import { findOrCreateCustomer, type Customer } from '../../orders/customers';
 import { checkDailyLimit } from '../../orders/daily-limits';
 import { newReference } from '../place-buy-order';
-import { reservationId } from '../../orders/orders';
 import { amountCents, amountProblem, walletMsisdn, type C2bPayload } from './c2b-payload';
-import { creditFromPool } from './credit-from-pool';
+import { creditFromPool, transferIds } from '../../ledger/gold';
 
 export interface C2bDeps {
   db: Db;
@@ -107,7 +106,7 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
       if (!limit.ok) reason = 'daily_limit';
     }
     if (!reason) {
-      const credited = await creditFromPool(trx, { id: reservationId(orderId), customerId: customer.id, gramsUg, reference });
+      const credited = await creditFromPool(trx, { id: transferIds.buyReservation(orderId), customerId: customer.id, gramsUg, reference });
       if (credited.ok) balanceUg = credited.balanceUg;
       else reason = 'pool_insufficient';
     }
