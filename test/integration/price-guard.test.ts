@@ -104,7 +104,8 @@ describe('a price feed that jumps pauses trading', () => {
     answer = { buyKesPerGram: '14000.00', sellKesPerGram: '13580.00' };
     await waitFor(async () => (await prices()).paused?.quote.buyCentsPerGram === 1_400_000, 'the pause');
     expect((await prices()).quote).toBeNull();
-    const alert = (await openAlerts()).at(-1);
+    // The alert is raised right after the pause is stored (two stores: the shared KV store, then Postgres).
+    const alert = await waitFor(async () => (await openAlerts()).find((a) => a.details.quote.buyCentsPerGram === 1_400_000), 'the price_jump alert');
     expect(alert.details).toMatchObject({ last: { buyCentsPerGram: 1_200_000 }, quote: { buyCentsPerGram: 1_400_000 } });
     // Back within the band of both: trading resumes.
     answer = { buyKesPerGram: '12500.00', sellKesPerGram: '12125.00' };
