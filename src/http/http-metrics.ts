@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../infra/metrics';
 import { QUEUES_PATH } from './routes/ops-queues';
 
 /**

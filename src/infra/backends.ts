@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { RateLimiterPostgres, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
-import { jobOptions, QUEUE_NAMES, workerOptions, type QueueKey } from '../jobs/queues';
+import { jobOptions, QUEUE_NAMES, workerOptions, type QueueKey } from './queues';
 import type { Logger } from '../lib/logger';
 import { PostgresKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store';
 import { memoryInsurance, wrapLimiter, type Limiter } from './limiter';

@@ -7,7 +7,7 @@ import { runBuyOrder } from '../payments/run-buy-order';
 import { runPayoutStatusCheck } from '../payments/payout-status';
 import { runPayout } from '../payments/run-payout';
 import type { Services } from '../services';
-import { isFinalAttempt } from './queues';
+import { isFinalAttempt } from '../infra/queues';
 import { scheduleReconciliation } from './reconcile-schedule';
 
 /** Job processors are thin: read the id the outbox put in the job, call one use case. */

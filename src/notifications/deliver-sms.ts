@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../infra/metrics';
 import { maskMsisdn, toE164, type Msisdn } from '../lib/msisdn';
 import { SmsNotSent } from '../vendors/at-sms-status';
 import type { SmsSender } from '../vendors/sms-client';

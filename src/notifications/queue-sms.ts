@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 
 export interface NewSms {
   customerId: number | null;

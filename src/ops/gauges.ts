@@ -1,8 +1,8 @@
 import type { Db } from '../db/knex';
 import type { Queues } from '../infra/backends';
-import type { QueueKey } from '../jobs/queues';
+import type { QueueKey } from '../infra/queues';
 import { SYSTEM_ACCOUNTS } from '../ledger/ledger';
-import type { GaugeCollector, GaugeSample } from './metrics';
+import type { GaugeCollector, GaugeSample } from '../infra/metrics';
 import { checkReadiness, type Lifecycle } from './readiness';
 import { OPEN_ORDER_STATUSES } from '../orders/order-states';
 

@@ -3,7 +3,7 @@ import type { Db } from '../db/knex';
 import { creditFromPool, release, reservationState, settle, transferIds, type ReservationState } from '../ledger/gold';
 import type { Logger } from '../lib/logger';
 import { type OrderStatus } from '../orders/order-states';
-import type { Metrics } from './metrics';
+import type { Metrics } from '../infra/metrics';
 import { recordResolution } from './record-resolution';
 import { isSellResolutionAction, resolveSellReview, type SellResolutionAction, type SellResolveResult } from './resolve-sell-review';
 

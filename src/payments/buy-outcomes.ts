@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { catalogFor } from '../i18n';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { release, transferIds } from '../ledger/gold';
 import { formatKes } from '../lib/units';
 import { queueSms } from '../notifications/queue-sms';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import type { Trx } from '../ledger/ledger';
 import type { Logger } from '../lib/logger';
 import type { DarajaClient } from '../vendors/daraja-client';

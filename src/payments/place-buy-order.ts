@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { CENTS_PER_KES } from '../lib/units';
 import { checkDailyLimit } from '../orders/daily-limits';
 import { OPEN_BUY_STATUSES } from '../orders/order-states';

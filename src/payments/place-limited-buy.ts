@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import type { PhoneLimits } from '../orders/phone-limits';
 import { BuyRefused, placeBuyOrder, type PlaceBuyOrder } from './place-buy-order';
 

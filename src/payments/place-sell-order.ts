@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { holdForSale, transferIds } from '../ledger/gold';
 import { InsufficientFunds } from '../ledger/ledger';
 import { CENTS_PER_KES, microgramsForPayout } from '../lib/units';

@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { DarajaClient, StkQueryResult } from '../vendors/daraja-client';

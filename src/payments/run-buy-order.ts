@@ -1,11 +1,11 @@
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { reserveFromPool, transferIds } from '../ledger/gold';
 import { InsufficientFunds } from '../ledger/ledger';
 import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Msisdn } from '../lib/msisdn';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../infra/metrics';
 import type { DarajaClient } from '../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
 import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { catalogFor } from '../i18n';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { postedGold, release, settle, transferIds } from '../ledger/gold';
 import { formatGrams, formatKes } from '../lib/units';
 import { raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import type { Logger } from '../lib/logger';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { RunConfig } from '../config';

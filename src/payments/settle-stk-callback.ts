@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import type { Logger } from '../lib/logger';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../infra/metrics';
 import { parseKesToCents } from '../lib/units';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { StkResult } from '../vendors/daraja-callbacks';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import { catalogFor } from '../i18n';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { creditFromPool, postedGold, release, settle, transferIds } from '../ledger/gold';
 import type { Logger } from '../lib/logger';
 import { formatGrams, formatKes, parseKesToCents } from '../lib/units';

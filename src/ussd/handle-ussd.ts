@@ -1,10 +1,10 @@
 import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
 import { catalogFor, isLanguage } from '../i18n';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import type { Logger } from '../lib/logger';
 import { maskMsisdn, toMpesaMsisdn } from '../lib/msisdn';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../infra/metrics';
 import { findOrCreateCustomer, type Customer } from '../orders/customers';
 import type { PhoneLimits } from '../orders/phone-limits';
 import { sellAvailable } from '../payments/place-sell-order';

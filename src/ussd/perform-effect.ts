@@ -1,9 +1,9 @@
 import type { RunConfig } from '../config';
 import type { Db } from '../db/knex';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import type { Logger } from '../lib/logger';
 import { maskMsisdn } from '../lib/msisdn';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../infra/metrics';
 import { CENTS_PER_KES, centsForMicrograms } from '../lib/units';
 import type { PhoneLimits } from '../orders/phone-limits';
 import { placeLimitedBuy } from '../payments/place-limited-buy';

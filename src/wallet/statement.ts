@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import { catalogFor, type Catalog } from '../i18n';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { eatDayMonth } from '../lib/eat-time';
 import { formatGrams, formatKes } from '../lib/units';
 import { queueSms } from '../notifications/queue-sms';

@@ -1,6 +1,6 @@
 import type { Db } from '../db/knex';
 import { catalogFor } from '../i18n';
-import type { Outbox } from '../jobs/outbox';
+import type { Outbox } from '../infra/outbox';
 import { eatTime } from '../lib/eat-time';
 import { queueSms } from '../notifications/queue-sms';
 import { hashPin, pinMatches } from './pin-hash';

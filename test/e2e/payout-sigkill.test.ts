@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../src/config';
 import type { Db } from '../../src/db/knex';
 import type { Queues } from '../../src/infra/backends';
-import { Outbox } from '../../src/jobs/outbox';
+import { Outbox } from '../../src/infra/outbox';
 import { createLogger } from '../../src/lib/logger';
 import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout } from '../../src/lib/units';

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import nock from 'nock';
 import type { Queues } from '../../src/infra/backends';
-import { Outbox } from '../../src/jobs/outbox';
+import { Outbox } from '../../src/infra/outbox';
 import { accountIdByCode, createPendingTransfer, ensureCustomerAccount, resolvePendingTransfer, SYSTEM_ACCOUNTS } from '../../src/ledger/ledger';
 import { createLogger } from '../../src/lib/logger';
 import type { Msisdn } from '../../src/lib/msisdn';

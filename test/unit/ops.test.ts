@@ -2,7 +2,7 @@ import { ConfigError, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/lib/logger';
 import { VendorError } from '../../src/lib/errors';
 import { runLiveStkQuery } from '../../src/ops/live-stk-query';
-import { MetricsRegistry } from '../../src/ops/metrics';
+import { MetricsRegistry } from '../../src/infra/metrics';
 import { parseExportRange } from '../../src/ops/transactions-csv';
 import { baseEnv } from '../support/harness';
 

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { createHash } from 'node:crypto';
-import { C2B_SPOOL_ATTEMPTS } from '../../jobs/queues';
+import { C2B_SPOOL_ATTEMPTS } from '../../infra/queues';
 import { c2bPayloadSchema, validateC2b } from '../../payments/c2b/c2b-payload';
 import { recordC2bConfirmation } from '../../payments/c2b/record-c2b-confirmation';
 import type { Services } from '../../services';

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../../config';
 import type { Db } from '../../db/knex';
 import { catalogFor } from '../../i18n';
-import type { Outbox } from '../../jobs/outbox';
+import type { Outbox } from '../../infra/outbox';
 import type { Logger } from '../../lib/logger';
 import { maskMsisdn, type Msisdn } from '../../lib/msisdn';
 import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../../lib/units';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
-import type { Queues } from '../infra/backends';
+import type { Queues } from './backends';
 import type { QueueKey } from './queues';
 
 /**
