@@ -16,12 +16,31 @@ export class Outbox {
     private readonly log: Logger,
   ) {}
 
+  /** The rows written inside each open `transaction()`, relayed once it commits. */
+  private readonly written = new WeakMap<Knex.Transaction, number[]>();
+
+  /**
+   * Commit, then relay: runs `fn` in one database transaction, and every row `write` adds inside it is
+   * handed to the queue right after COMMIT (none if it rolls back). Use cases never carry outbox ids.
+   * A row written in a savepoint of it (trx.transaction) is not seen here: the sweep relays it.
+   */
+  async transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    const ids: number[] = [];
+    const result = await this.db.transaction(async (trx) => {
+      this.written.set(trx, ids);
+      return fn(trx);
+    });
+    await this.relaySoon(ids);
+    return result;
+  }
+
   /** `delayMs`: the job runs no earlier than that long after this commit (the queue holds it as a delayed job). */
   async write(trx: Knex.Transaction, queue: QueueKey, jobId: string, payload: Record<string, unknown>, opts: { delayMs?: number } = {}): Promise<number> {
     const runAt = opts.delayMs ? trx.raw(`now() + ? * interval '1 millisecond'`, [opts.delayMs]) : null;
     const [row] = await trx('outbox').insert({ queue, job_id: jobId, payload, run_at: runAt }).onConflict('job_id').ignore().returning('id');
-    if (row) return row.id;
-    return (await trx('outbox').where({ job_id: jobId }).first('id')).id;
+    const id: number = row ? row.id : (await trx('outbox').where({ job_id: jobId }).first('id')).id;
+    this.written.get(trx)?.push(id);
+    return id;
   }
 
   /** Relay the given rows now (the fast path after a commit). Failure is logged: the sweep retries. */

@@ -28,8 +28,8 @@ export function reasonForResultCode(code: number): FailureReason {
 
 /**
  * Closes a buy as failed in the caller's transaction: the reservation (if any) goes back to the pool,
- * the order records why, and the customer's SMS is queued. Returns the outbox ids to relay, or null
- * when the order had already left `from` (someone else settled it).
+ * the order records why, and the customer's SMS is queued (relayed after commit by outbox.transaction).
+ * False when the order had already left `from` (someone else settled it).
  */
 export async function failBuyOrder(
   trx: Knex.Transaction,
@@ -37,21 +37,21 @@ export async function failBuyOrder(
   order: BuyOrder,
   from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: FailureReason },
-): Promise<number[] | null> {
+): Promise<boolean> {
   const moved = await transitionOrder(trx, order.id, from, 'failed', {
     failure_code: failure.code,
     failure_reason: failure.description.slice(0, 300),
   });
-  if (!moved) return null;
+  if (!moved) return false;
   // No reservation yet (the pool was short) needs nothing; one already posted refuses the failure.
   await release(trx, transferIds.buyReservation(order.id), 'voided');
   const t = catalogFor(order.language);
-  const outboxId = await queueSms(trx, outbox, {
+  await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
     body: t.sms.buyFailed({ kes: formatKes(order.amount_cents), reason: t.sms.reasons[failure.reason] }),
     purpose: 'buy_failed',
     dedupeKey: `buy-failed-${order.id}`,
   });
-  return [outboxId];
+  return true;
 }

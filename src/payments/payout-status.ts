@@ -42,13 +42,12 @@ export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, c
     if (failed && failed.kind !== 'permanent' && !finalAttempt) throw failed;
     // Otherwise this check is spent; the next one tries again.
   }
-  const relay = await deps.db.transaction(async (trx) => {
+  await deps.outbox.transaction(async (trx) => {
     const locked = await loadBuyOrder(trx, order.id, { lock: true });
     const current = await loadPayout(trx, payoutId);
-    if (!locked || !current || !AWAITING_PAYOUT.includes(locked.status) || current.status_checks !== check) return [];
-    return [await scheduleStatusCheck(trx, deps.outbox, payoutId, deps.config.payouts.resultWaitSeconds * 1000)];
+    if (!locked || !current || !AWAITING_PAYOUT.includes(locked.status) || current.status_checks !== check) return;
+    await scheduleStatusCheck(trx, deps.outbox, payoutId, deps.config.payouts.resultWaitSeconds * 1000);
   });
-  await deps.outbox.relaySoon(relay);
 }
 
 /**
@@ -78,28 +77,25 @@ export async function askTransactionStatus(deps: Pick<PayoutDeps, 'db' | 'daraja
 
 async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
   const alerts: OpsAlert[] = [];
-  const relay = await deps.db.transaction(async (trx) => {
+  await deps.outbox.transaction(async (trx) => {
     const payout = (await loadPayout(trx, payoutId))!;
     const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
-    if (!order || !AWAITING_PAYOUT.includes(order.status)) return [];
+    if (!order || !AWAITING_PAYOUT.includes(order.status)) return;
     const checks = deps.config.payouts.statusChecks;
     if (payout.status === 'accepted' || payout.conversation_id || !(await mpesaSaysNotFound(trx, payoutId, checks))) {
       const alert = await holdUnconfirmedPayout(trx, order, payout, AWAITING_PAYOUT, `no result; ${checks} Transaction Status checks did not settle it`);
       if (alert) alerts.push(alert);
       deps.log.error({ orderId: order.id, payoutId }, 'payout outcome unknown after every status check: held for review');
-      return [];
+      return;
     }
     deps.log.warn({ orderId: order.id, payoutId }, 'payout never acknowledged and unknown to M-Pesa: failed, gold returned');
-    return (
-      (await failSellOrder(trx, deps.outbox, order, payout, AWAITING_PAYOUT, {
-        code: 'payout_not_sent',
-        description: `B2C request never acknowledged; ${checks} status checks found nothing`,
-        reason: 'unavailable',
-      })) ?? []
-    );
+    await failSellOrder(trx, deps.outbox, order, payout, AWAITING_PAYOUT, {
+      code: 'payout_not_sent',
+      description: `B2C request never acknowledged; ${checks} status checks found nothing`,
+      reason: 'unavailable',
+    });
   });
   logOpsAlerts(deps.log, alerts);
-  await deps.outbox.relaySoon(relay);
 }
 
 /** M-Pesa's Transaction Status code for "no such transaction". */

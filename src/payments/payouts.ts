@@ -54,7 +54,7 @@ export async function loadPayout(db: Trx, id: string): Promise<Payout | undefine
 /**
  * Schedules Transaction Status check number n+1 (`payout-status-<id>-<n>`). The counter makes the
  * checks one chain: a check that finds a newer one scheduled stands down, so however many timeouts
- * arrive, one check runs at a time. Returns the outbox row to relay after commit.
+ * arrive, one check runs at a time. The job is relayed after commit (outbox.transaction), or by the sweep.
  */
 export async function scheduleStatusCheck(trx: Knex.Transaction, outbox: Outbox, payoutId: string, delayMs: number): Promise<number> {
   const [row] = await trx('payouts')

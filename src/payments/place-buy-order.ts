@@ -42,7 +42,7 @@ export async function placeBuyOrder(
   deps: { db: Db; outbox: Outbox; config: { buy: { dailyLimitKes: number } } },
   input: PlaceBuyOrder,
 ): Promise<PlaceBuyOrderResult> {
-  const placed = await deps.db.transaction(async (trx) => {
+  const placed = await deps.outbox.transaction(async (trx) => {
     const limit = await checkDailyLimit(trx, {
       customerId: input.customerId,
       kind: 'buy',
@@ -78,19 +78,18 @@ export async function placeBuyOrder(
       .returning(['id', 'reference']);
     if (!order) {
       const existing = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference');
-      return { ok: true as const, orderId: existing.id as string, reference: existing.reference as string, outboxId: null, created: false };
+      return { ok: true as const, orderId: existing.id as string, reference: existing.reference as string, created: false };
     }
     await trx('stk_payments').insert({ order_id: id, msisdn: input.msisdn, amount_kes: input.amountKes });
-    const outboxId = await deps.outbox.write(trx, 'buy', `buy-${id}`, { orderId: id });
-    return { ok: true as const, orderId: id, reference: order.reference as string, outboxId, created: true };
+    await deps.outbox.write(trx, 'buy', `buy-${id}`, { orderId: id });
+    return { ok: true as const, orderId: id, reference: order.reference as string, created: true };
   }).catch((err: unknown) => {
     const e = err as { code?: string; constraint?: string };
     if (e?.code === '23505' && e.constraint === ONE_OPEN_BUY_INDEX) throw new BuyRefused('payment_pending');
     throw err;
   });
   if (!placed.ok) return placed;
-  const { orderId, reference, outboxId, created } = placed;
-  if (outboxId !== null) await deps.outbox.relaySoon([outboxId]);
+  const { orderId, reference, created } = placed;
   return { ok: true, orderId, reference, created };
 }
 

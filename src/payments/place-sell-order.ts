@@ -59,7 +59,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
   }
 
   try {
-    const placed = await deps.db.transaction(async (trx) => {
+    const placed = await deps.outbox.transaction(async (trx) => {
       const limit = await checkDailyLimit(trx, {
         customerId: input.customerId,
         kind: 'sell',
@@ -71,7 +71,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
       const repeat = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference', 'kind');
       if (repeat) {
         if (repeat.kind !== 'sell') throw new Error(`source ${input.sourceKey} already placed a ${repeat.kind} order`);
-        return { orderId: repeat.id as string, reference: repeat.reference as string, outboxId: null, created: false };
+        return { orderId: repeat.id as string, reference: repeat.reference as string, created: false };
       }
 
       // A customer without an account has no gold.
@@ -100,10 +100,9 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
       }
       const payoutId = newPayoutId();
       await trx('payouts').insert({ id: payoutId, order_id: orderId, msisdn: input.msisdn, amount_kes: input.amountKes });
-      const outboxId = await deps.outbox.write(trx, 'payout', `payout-${payoutId}`, { payoutId });
-      return { orderId, reference, outboxId, created: true };
+      await deps.outbox.write(trx, 'payout', `payout-${payoutId}`, { payoutId });
+      return { orderId, reference, created: true };
     });
-    if (placed.outboxId !== null) await deps.outbox.relaySoon([placed.outboxId]);
     return { ok: true, orderId: placed.orderId, reference: placed.reference, created: placed.created };
   } catch (err) {
     if (err instanceof Refused) return err.result;

@@ -147,19 +147,18 @@ async function failUnsentPayouts(deps: PayoutReconcileDeps, report: PayoutSweepR
     .limit(BATCH)
     .select('o.id');
   for (const { id } of ids) {
-    const relay = await deps.db.transaction(async (trx) => {
+    const failed = await deps.outbox.transaction(async (trx) => {
       const order = await loadBuyOrder(trx, id, { lock: true });
       const payout = await trx('payouts').where({ order_id: id }).first();
-      if (!order || !payout || payout.attempts !== 0 || payout.in_flight_at || !BEFORE_PAYOUT_ACCEPTED.includes(order.status)) return null;
+      if (!order || !payout || payout.attempts !== 0 || payout.in_flight_at || !BEFORE_PAYOUT_ACCEPTED.includes(order.status)) return false;
       return failSellOrder(trx, deps.outbox, order, payout, BEFORE_PAYOUT_ACCEPTED, {
         code: 'payout_not_sent',
         description: 'the payout request was never sent (its job was lost)',
         reason: 'unavailable',
       });
     });
-    if (relay) {
+    if (failed) {
       report.unsent += 1;
-      await deps.outbox.relaySoon(relay);
       deps.log.warn({ orderId: id }, 'sale never sent to M-Pesa in time: failed, gold returned');
     }
   }

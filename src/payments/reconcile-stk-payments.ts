@@ -165,21 +165,20 @@ async function failUnpushedOrders(deps: ReconcileDeps, report: ReconcileReport):
     .limit(BATCH)
     .select('o.id');
   for (const { id } of ids) {
-    const relay = await deps.db.transaction(async (trx) => {
+    const failed = await deps.outbox.transaction(async (trx) => {
       const order = await loadBuyOrder(trx, id, { lock: true });
       const payment = await trx('stk_payments').where({ order_id: id }).first();
       // Re-checked under the order lock, which the buy job also takes before it pushes.
       const unpushed = payment && !payment.checkout_request_id && (payment.push_attempts === 0 || payment.push_outcome === 'not_delivered');
-      if (!order || !unpushed) return null;
+      if (!order || !unpushed) return false;
       return failBuyOrder(trx, deps.outbox, order, BEFORE_STK_ACCEPTED, {
         code: 'not_pushed',
         description: 'the STK push could not be sent in time',
         reason: 'generic',
       });
     });
-    if (relay) {
+    if (failed) {
       report.unpushed += 1;
-      await deps.outbox.relaySoon(relay);
       deps.log.warn({ orderId: id }, 'order never pushed in time: failed');
     }
   }

@@ -43,25 +43,21 @@ export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: 
 
 /** Pending pool -> customer transfer. False when the pool cannot cover it (the order is failed and the customer told). */
 async function reserve(deps: BuyDeps, order: BuyOrder): Promise<boolean> {
-  const relay = await deps.db.transaction(async (trx) => {
+  return deps.outbox.transaction(async (trx) => {
     // Held until commit: whoever else closes the order meanwhile (reconciliation) waits, and vice versa.
     const locked = await loadBuyOrder(trx, order.id, { lock: true });
-    if (locked?.status !== 'created') return [];
+    if (locked?.status !== 'created') return true;
     try {
       await reserveFromPool(trx, { id: transferIds.buyReservation(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
     } catch (err) {
       if (!(err instanceof InsufficientFunds)) throw err;
       deps.log.warn({ orderId: order.id }, 'pool cannot cover the order');
-      return failBuyOrder(trx, deps.outbox, order, ['created'], { code: 'pool_empty', description: 'gold pool cannot cover the order', reason: 'poolEmpty' });
+      await failBuyOrder(trx, deps.outbox, order, ['created'], { code: 'pool_empty', description: 'gold pool cannot cover the order', reason: 'poolEmpty' });
+      return false;
     }
     await transitionOrder(trx, order.id, ['created'], 'reserved');
-    return [];
+    return true;
   });
-  if (relay === null || relay.length > 0) {
-    await deps.outbox.relaySoon(relay ?? []);
-    return false;
-  }
-  return true;
 }
 
 async function push(deps: BuyDeps, order: BuyOrder, finalAttempt: boolean): Promise<void> {
@@ -109,10 +105,9 @@ async function push(deps: BuyDeps, order: BuyOrder, finalAttempt: boolean): Prom
     deps.log.warn({ orderId: order.id, code: e.code, kind: e.kind, final }, 'stk push failed');
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: final ? 'failed' : 'retry' });
     if (!final) throw e;
-    const relay = await deps.db.transaction((trx) =>
+    await deps.outbox.transaction((trx) =>
       failBuyOrder(trx, deps.outbox, order, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' }),
     );
-    await deps.outbox.relaySoon(relay ?? []);
   }
 }
 

@@ -70,7 +70,7 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
       remarks: `Gold sale ${order.reference}`,
       occasion: order.reference,
     });
-    const relay = await deps.db.transaction(async (trx) => {
+    await deps.outbox.transaction(async (trx) => {
       await trx('payouts').where({ id: payout.id }).update({ in_flight_at: null });
       await trx('payouts')
         .where({ id: payout.id, status: 'requested' })
@@ -78,11 +78,10 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
       if (!accepted.duplicate) {
         await trx('payouts').where({ id: payout.id }).whereNull('conversation_id').update({ conversation_id: accepted.conversationId });
       }
-      if (!(await transitionOrder(trx, order.id, ['payout_requested'], 'payout_sent'))) return [];
+      if (!(await transitionOrder(trx, order.id, ['payout_requested'], 'payout_sent'))) return;
       // If no result (nor queue timeout) ever comes, this check asks M-Pesa what happened.
-      return [await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000)];
+      await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000);
     });
-    await deps.outbox.relaySoon(relay);
     deps.log.info({ orderId: order.id, payoutId: payout.id, duplicate: accepted.duplicate }, 'b2c payout accepted');
   } catch (err) {
     const e = asVendorError(err);
@@ -97,19 +96,15 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
     const final = e.kind === 'permanent' || finalAttempt;
     deps.log.warn({ orderId: order.id, payoutId: payout.id, code: e.code, kind: e.kind, final, ambiguous }, 'b2c payout request failed');
     if (!final) throw e;
-    const relay = await deps.db.transaction(async (trx) => {
+    await deps.outbox.transaction(async (trx) => {
       const locked = await loadBuyOrder(trx, order.id, { lock: true });
-      if (!locked || locked.status !== 'payout_requested') return [];
-      if (row.maybe_sent) return [await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000)];
-      return (
-        (await failSellOrder(trx, deps.outbox, locked, payout, ['payout_requested'], {
-          code: `request_${e.code}`,
-          description: e.message,
-          reason: 'unavailable',
-        })) ?? []
-      );
+      if (!locked || locked.status !== 'payout_requested') return;
+      if (row.maybe_sent) {
+        await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000);
+        return;
+      }
+      await failSellOrder(trx, deps.outbox, locked, payout, ['payout_requested'], { code: `request_${e.code}`, description: e.message, reason: 'unavailable' });
     });
-    await deps.outbox.relaySoon(relay);
   }
 }
 

@@ -32,7 +32,7 @@ export interface PayoutResultColumns {
 /**
  * Closes a sale as failed in the caller's transaction: the gold goes back to the customer (the pending
  * transfer is voided), the order and the payout record why, and the customer's SMS is queued.
- * Returns the outbox ids to relay, or null when the order had already left `from`.
+ * False when the order had already left `from` (the SMS is relayed after commit by outbox.transaction).
  */
 export async function failSellOrder(
   trx: Knex.Transaction,
@@ -41,9 +41,9 @@ export async function failSellOrder(
   payout: Payout,
   from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: SellFailureReason; result?: PayoutResultColumns },
-): Promise<number[] | null> {
+): Promise<boolean> {
   const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
-  if (!moved) return null;
+  if (!moved) return false;
   // Already voided or expired: the gold is back either way. Already POSTED: the gold went to the pool,
   // and telling the seller the sale failed would take it from them: release throws (the transaction rolls back).
   await release(trx, transferIds.sale(order.id), 'voided');
@@ -56,20 +56,20 @@ export async function failSellOrder(
       updated_at: trx.fn.now(),
     });
   const t = catalogFor(order.language);
-  const outboxId = await queueSms(trx, outbox, {
+  await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
     body: t.sms.sellFailed({ kes: formatKes(order.amount_cents), grams: formatGrams(order.grams_ug), reason: t.sms.sellReasons[failure.reason] }),
     purpose: 'sell_failed',
     dedupeKey: `sell-failed-${order.id}`,
   });
-  return [outboxId];
+  return true;
 }
 
 /**
  * Completes a sale in the caller's transaction: the gold moves to the pool for good (the pending
  * transfer is posted), M-Pesa's receipt, receiver name and completion time are stored, and the
- * receipt SMS is queued. Returns the outbox ids, or null when the order had already left `from`.
+ * receipt SMS is queued. Null when the order had already left `from`.
  *
  * The ledger's answer is never ignored. The transfer id is this order's own (sell-<orderId>), so
  * `already_resolved` as posted is this very sale's gold already moved: the sale is still paid. Voided
@@ -83,7 +83,7 @@ export async function completeSellOrder(
   payout: Payout,
   from: readonly OrderStatus[],
   paid: { receipt: string; receiverName: string | null; completedAt: Date | null; conversationId: string | null; result: PayoutResultColumns },
-): Promise<{ paid: true; relay: number[] } | { paid: false; alert: OpsAlert } | null> {
+): Promise<{ paid: true } | { paid: false; alert: OpsAlert } | null> {
   // Read under the order lock (the caller holds it already; taking it again is a no-op) before any gold moves.
   const current = await trx('orders').where({ id: order.id }).forUpdate().first('status');
   if (!current || !from.includes(current.status)) return null;
@@ -121,7 +121,7 @@ export async function completeSellOrder(
   }
   const balance = await postedGold(trx, order.customer_id);
   const t = catalogFor(order.language);
-  const outboxId = await queueSms(trx, outbox, {
+  await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
     body: t.sms.sellReceipt({
@@ -134,7 +134,7 @@ export async function completeSellOrder(
     purpose: 'sell_receipt',
     dedupeKey: `sell-receipt-${order.id}`,
   });
-  return { paid: true, relay: [outboxId] };
+  return { paid: true };
 }
 
 /** Holds a sale for an operator: nothing moves, the gold stays reserved. */

@@ -85,11 +85,11 @@ export async function settleStatusResult(deps: SettleDeps, result: TransactionSt
         .update({ result_code: result.resultCodeText, result_desc: result.resultDesc.slice(0, 300), transaction_status: result.transactionStatus ?? null, answered_at: trx.fn.now() });
     }
     const payoutId = result.originatorConversationId ?? query?.payout_id;
-    const decided = async (): Promise<{ outcome: PayoutCallbackOutcome; relay: number[] }> => {
-      if (!payoutId) return { outcome: 'orphan', relay: [] };
+    const decided = async (): Promise<{ outcome: PayoutCallbackOutcome }> => {
+      if (!payoutId) return { outcome: 'orphan' };
       if (query && result.originatorConversationId && query.payout_id !== result.originatorConversationId) {
         deps.log.warn({ queryId: query.id, payoutId: query.payout_id, answeredFor: result.originatorConversationId }, 'status result names another payout than its query');
-        return { outcome: 'mismatch', relay: [] };
+        return { outcome: 'mismatch' };
       }
       const columns = { result_code: result.resultCodeText, result_desc: `${result.transactionStatus ?? ''} ${result.resultDesc}`.trim().slice(0, 300), result_payload: raw };
       const state = result.resultCode === 0 && result.resultCodeText === '0' ? result.transactionStatus ?? '' : '';
@@ -107,7 +107,7 @@ export async function settleStatusResult(deps: SettleDeps, result: TransactionSt
         });
       }
       if (STATUS_FAILED.test(state)) return settlePayoutOutcome(trx, deps, { kind: 'failure', payoutId, result: { ...columns, result_code: `status_${state.toLowerCase()}` } });
-      return { outcome: (await loadPayout(trx, payoutId)) ? 'undecided' : 'orphan', relay: [] };
+      return { outcome: (await loadPayout(trx, payoutId)) ? 'undecided' : 'orphan' };
     };
     const outcome = await decided();
     await recordPayoutCallback(trx, 'b2c_status', payoutId ?? result.queryOriginatorConversationId, outcome.outcome, raw);
@@ -121,14 +121,14 @@ export async function settleStatusResult(deps: SettleDeps, result: TransactionSt
  */
 export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout, raw: unknown): Promise<PayoutCallbackOutcome> {
   return inTransaction(deps, async (trx) => {
-    const decided = async (): Promise<{ outcome: PayoutCallbackOutcome; relay: number[] }> => {
+    const decided = async (): Promise<{ outcome: PayoutCallbackOutcome }> => {
       const payout = await loadPayout(trx, timeout.originatorConversationId);
       if (!payout) {
         const query = await trx('payout_status_queries').where({ query_originator_conversation_id: timeout.originatorConversationId }).first('id');
-        return { outcome: query ? 'undecided' : 'orphan', relay: [] };
+        return { outcome: query ? 'undecided' : 'orphan' };
       }
       const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
-      if (!order || !AWAITING_PAYOUT.includes(order.status)) return { outcome: 'duplicate', relay: [] };
+      if (!order || !AWAITING_PAYOUT.includes(order.status)) return { outcome: 'duplicate' };
       // A timeout comes from M-Pesa's queue: the request reached it, whatever our attempt heard. The payout
       // is accepted from here on: never sent again, and never failed for want of an answer (only a
       // definite Result or status answer, or an operator, may return the gold).
@@ -137,7 +137,8 @@ export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout
         .whereIn('status', ['created', 'requested'])
         .update({ status: 'accepted', accepted_at: trx.fn.now(), maybe_sent: true, updated_at: trx.fn.now() });
       await transitionOrder(trx, order.id, ['payout_requested'], 'payout_sent');
-      return { outcome: 'status_check', relay: [await scheduleStatusCheck(trx, deps.outbox, payout.id, 0)] };
+      await scheduleStatusCheck(trx, deps.outbox, payout.id, 0);
+      return { outcome: 'status_check' };
     };
     const outcome = await decided();
     await recordPayoutCallback(trx, 'b2c_timeout', timeout.originatorConversationId, outcome.outcome, raw);
@@ -150,11 +151,11 @@ export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout
  * status answer, or five copies of one Result) queue behind each other; every later one finds the
  * order settled and changes nothing.
  */
-export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<SettleDeps, 'outbox' | 'log'>, v: PayoutVerdict): Promise<{ outcome: PayoutCallbackOutcome; relay: number[] }> {
+export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<SettleDeps, 'outbox' | 'log'>, v: PayoutVerdict): Promise<{ outcome: PayoutCallbackOutcome }> {
   const found = await loadPayout(trx, v.payoutId);
-  if (!found) return { outcome: 'orphan', relay: [] };
+  if (!found) return { outcome: 'orphan' };
   const order = await loadBuyOrder(trx, found.order_id, { lock: true });
-  if (!order) return { outcome: 'orphan', relay: [] };
+  if (!order) return { outcome: 'orphan' };
   // Re-read under the order lock: what another callback did before we got the lock counts.
   const payout = (await loadPayout(trx, v.payoutId))!;
   // A sale held only because no answer came in time still takes M-Pesa's later, definitive answer;
@@ -175,7 +176,7 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
         details: { payoutId: payout.id, receipt: v.receipt ?? null, status: order.status },
         dedupeKey: `payout-paid-after-failure-${payout.id}`,
       });
-      return { outcome: 'conflict', relay: [] };
+      return { outcome: 'conflict' };
     }
     // `paid` (by M-Pesa's own success, or an operator's paid_out after checking the statement) is final
     // too: a later failure moves nothing, but the seller may have neither the gold nor the money.
@@ -191,20 +192,20 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
         details: { payoutId: payout.id, resultCode: v.result.result_code, resultDesc: v.result.result_desc, decidedBy: byOperator ? 'operator' : 'mpesa' },
         dedupeKey: `payout-failed-after-paid-${payout.id}`,
       });
-      return { outcome: 'conflict', relay: [] };
+      return { outcome: 'conflict' };
     }
-    return { outcome: 'duplicate', relay: [] };
+    return { outcome: 'duplicate' };
   }
 
   if (v.kind === 'failure') {
-    const relay = await failSellOrder(trx, deps.outbox, order, payout, from, {
+    const failed = await failSellOrder(trx, deps.outbox, order, payout, from, {
       code: `b2c_${v.result.result_code}`,
       description: v.result.result_desc,
       reason: sellReasonForResultCode(v.result.result_code),
       result: v.result,
     });
-    if (relay && order.status === 'review') await closeUnconfirmedAlert(trx, order.id, 'failed');
-    return { outcome: 'failed', relay: relay ?? [] };
+    if (failed && order.status === 'review') await closeUnconfirmedAlert(trx, order.id, 'failed');
+    return { outcome: 'failed' };
   }
 
   const problem = await successProblem(trx, payout, v);
@@ -212,7 +213,7 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
     // Nothing is posted: the gold stays reserved until an operator compares with M-Pesa's statement.
     await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_mismatch', description: problem, result: v.result });
     deps.log.warn({ orderId: order.id, payoutId: payout.id, problem }, 'payout result held for review');
-    return { outcome: 'mismatch', relay: [] };
+    return { outcome: 'mismatch' };
   }
   const done = await completeSellOrder(trx, deps.outbox, order, payout, from, {
     receipt: v.receipt!,
@@ -223,10 +224,10 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<Sett
   });
   if (done && !done.paid) {
     deps.log.error({ orderId: order.id, payoutId: payout.id, receipt: v.receipt }, done.alert.message);
-    return { outcome: 'conflict', relay: [] };
+    return { outcome: 'conflict' };
   }
   if (done && order.status === 'review') await closeUnconfirmedAlert(trx, order.id, 'paid');
-  return { outcome: done ? 'settled' : 'duplicate', relay: done?.relay ?? [] };
+  return { outcome: done ? 'settled' : 'duplicate' };
 }
 
 /** M-Pesa's answer settled a sale held for want of one: the alert that asked a person to look is answered. */
@@ -254,11 +255,10 @@ function parseCompactEat(value: string): Date | null {
 
 async function inTransaction(
   deps: SettleDeps,
-  fn: (trx: Knex.Transaction) => Promise<{ outcome: PayoutCallbackOutcome; relay: number[] }>,
+  fn: (trx: Knex.Transaction) => Promise<{ outcome: PayoutCallbackOutcome }>,
   logContext: Record<string, unknown>,
 ): Promise<PayoutCallbackOutcome> {
-  const { outcome, relay } = await deps.db.transaction(fn);
-  await deps.outbox.relaySoon(relay);
+  const { outcome } = await deps.outbox.transaction(fn);
   const level = outcome === 'conflict' ? 'error' : outcome === 'orphan' || outcome === 'mismatch' ? 'warn' : 'info';
   deps.log[level]({ ...logContext, outcome }, 'payout callback');
   return outcome;

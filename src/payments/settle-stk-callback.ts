@@ -28,7 +28,7 @@ export interface CallbackDeps {
  */
 export async function settleStkCallback(deps: CallbackDeps, result: StkResult, rawPayload: unknown): Promise<CallbackOutcome> {
   const outcome = toOutcome(result);
-  const settlement = await deps.db.transaction(async (trx) => {
+  const settlement = await deps.outbox.transaction(async (trx) => {
     const decided = await settle(trx, deps, result, outcome, rawPayload);
     await trx('mpesa_callbacks').insert({
       kind: 'stk',
@@ -38,7 +38,7 @@ export async function settleStkCallback(deps: CallbackDeps, result: StkResult, r
     });
     return decided;
   });
-  await finish(deps, settlement);
+  finish(deps, settlement);
   deps.metrics?.inc('mpesa_callbacks_total', { outcome: settlement.outcome });
   if (settlement.outcome !== 'duplicate') deps.metrics?.inc('mpesa_stk_results_total', { result_code: result.resultCode });
   const level = ['orphan', 'ambiguous', 'mismatch', 'conflict', 'late_review'].includes(settlement.outcome) ? 'warn' : 'info';
@@ -61,7 +61,7 @@ async function settle(trx: Knex.Transaction, deps: CallbackDeps, result: StkResu
     matchedBy = 'phone_amount_window';
   }
   const order = await loadBuyOrder(trx, payment.order_id, { lock: true });
-  if (!order) return { outcome: 'orphan', relay: [], alerts: [] };
+  if (!order) return { outcome: 'orphan', alerts: [] };
   if (matchedBy === 'phone_amount_window') {
     // Under the order lock: tie the callback's ids to the payment, unless a twin callback already did.
     const claimed = await trx('stk_payments')
@@ -113,12 +113,12 @@ async function matchByPhoneAndAmount(
     details: { checkoutRequestId: result.checkoutRequestId, receipt: outcome.receipt, orderIds: candidates.map((c) => c.order_id) },
     dedupeKey: `ambiguous-payment-${result.checkoutRequestId}`,
   });
-  return { settlement: { outcome: 'ambiguous', relay: [], alerts: [alert] } };
+  return { settlement: { outcome: 'ambiguous', alerts: [alert] } };
 }
 
 /** A callback we cannot tie to an order. If it says someone paid, that money needs a person. */
 async function orphan(trx: Knex.Transaction, result: StkResult, outcome: StkOutcome, why: string): Promise<Settlement> {
-  if (outcome.kind !== 'paid') return { outcome: 'orphan', relay: [], alerts: [] };
+  if (outcome.kind !== 'paid') return { outcome: 'orphan', alerts: [] };
   const alert = await raiseOpsAlert(trx, {
     kind: 'orphan_payment',
     severity: 'error',
@@ -127,5 +127,5 @@ async function orphan(trx: Knex.Transaction, result: StkResult, outcome: StkOutc
     details: { checkoutRequestId: result.checkoutRequestId, receipt: outcome.receipt, amount: outcome.amount },
     dedupeKey: `orphan-payment-${result.checkoutRequestId}`,
   });
-  return { outcome: 'orphan', relay: [], alerts: [alert] };
+  return { outcome: 'orphan', alerts: [alert] };
 }

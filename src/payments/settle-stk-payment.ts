@@ -60,7 +60,7 @@ export interface StkPayment {
 
 export interface Settlement {
   outcome: SettlementOutcome;
-  relay: number[];
+  /** Logged after commit (the SMS rows are relayed by outbox.transaction). */
   alerts: OpsAlert[];
 }
 
@@ -116,29 +116,28 @@ export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, orde
 }
 
 /**
- * For reporters that know the payment (Query, expiry): locks the order, applies the report, commits,
- * relays and logs. Returns what happened.
+ * For reporters that know the payment (Query, expiry): locks the order, applies the report, commits
+ * (outbox.transaction relays the SMS), and logs. Returns what happened.
  */
 export async function settleStkPayment(deps: SettleDeps, paymentId: number, report: Report): Promise<SettlementOutcome> {
-  const settlement = await deps.db.transaction(async (trx) => {
+  const settlement = await deps.outbox.transaction(async (trx) => {
     const payment = await trx('stk_payments').where({ id: paymentId }).first();
     const order = payment ? await loadBuyOrder(trx, payment.order_id, { lock: true }) : undefined;
-    if (!payment || !order) return { outcome: 'orphan' as const, relay: [], alerts: [] };
+    if (!payment || !order) return { outcome: 'orphan' as const, alerts: [] };
     // Re-read under the order lock: a callback may have settled it while we asked.
     const fresh = await trx('stk_payments').where({ id: paymentId }).first();
     return applyStkReport(trx, deps.outbox, order, fresh, report);
   });
-  await finish(deps, settlement);
+  finish(deps, settlement);
   return settlement.outcome;
 }
 
-/** After commit: hand the SMS jobs to the queue and log the alerts. */
-export async function finish(deps: SettleDeps, settlement: Settlement): Promise<void> {
-  await deps.outbox.relaySoon(settlement.relay);
+/** After commit: log the alerts (outbox.transaction has relayed the SMS jobs). */
+export function finish(deps: SettleDeps, settlement: Settlement): void {
   logOpsAlerts(deps.log, settlement.alerts);
 }
 
-const nothing = (outcome: SettlementOutcome): Settlement => ({ outcome, relay: [], alerts: [] });
+const nothing = (outcome: SettlementOutcome): Settlement => ({ outcome, alerts: [] });
 
 function resultColumns(trx: Knex.Transaction, report: Report) {
   const o = report.outcome;
@@ -176,18 +175,18 @@ async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payme
   const t = catalogFor(order.language);
   const common = { grams: formatGrams(order.grams_ug), kes: formatKes(order.amount_cents), price: formatKes(order.price_cents_per_gram), balance: formatGrams(balance) };
   const body = paid.receipt ? t.sms.buyReceipt({ ...common, receipt: paid.receipt }) : t.sms.buyReceiptNoRef(common);
-  const outboxId = await queueSms(trx, outbox, { customerId: order.customer_id, msisdn: order.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${order.id}` });
-  return { outcome: 'settled', relay: [outboxId], alerts: [] };
+  await queueSms(trx, outbox, { customerId: order.customer_id, msisdn: order.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${order.id}` });
+  return { outcome: 'settled', alerts: [] };
 }
 
 async function fail(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
   await trx('stk_payments').where({ id: payment.id }).update(resultColumns(trx, report));
-  const relay = await failBuyOrder(trx, outbox, order, AWAITING_STK_RESULT, {
+  await failBuyOrder(trx, outbox, order, AWAITING_STK_RESULT, {
     code: `stk_${failed.resultCode}`,
     description: failed.resultDesc,
     reason: reasonForResultCode(failed.resultCode),
   });
-  return { outcome: 'failed', relay: relay ?? [], alerts: [] };
+  return { outcome: 'failed', alerts: [] };
 }
 
 /** No final answer in time: the gold goes back to the pool, the customer is told, an operator can check. */
@@ -196,7 +195,7 @@ async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, pa
   await release(trx, transferIds.buyReservation(order.id), 'expired');
   await trx('stk_payments').where({ id: payment.id }).update({ settled_by: 'expiry', settled_at: trx.fn.now() });
   const t = catalogFor(order.language);
-  const outboxId = await queueSms(trx, outbox, {
+  await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
     body: t.sms.buyExpired({ kes: formatKes(order.amount_cents) }),
@@ -211,7 +210,7 @@ async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, pa
     details: { reference: order.reference, checkoutRequestId: payment.checkout_request_id, reason },
     dedupeKey: `payment-unconfirmed-${order.id}`,
   });
-  return { outcome: 'expired', relay: [outboxId], alerts: [alert] };
+  return { outcome: 'expired', alerts: [alert] };
 }
 
 /** A success that does not match the order credits nothing: review, for an operator. */
@@ -219,7 +218,7 @@ async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPaymen
   // An awaiting order keeps its reservation held for the operator; a failed or expired one has none.
   await trx('stk_payments').where({ id: payment.id }).update(payment.settled_by ? callbackColumns(report) : resultColumns(trx, report));
   await transitionOrder(trx, order.id, from, 'review', { failure_code: 'callback_mismatch', failure_reason: why.slice(0, 300) });
-  return { outcome: 'mismatch', relay: [], alerts: [] };
+  return { outcome: 'mismatch', alerts: [] };
 }
 
 /**
@@ -236,14 +235,14 @@ async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrde
   if (!credited.ok) return unallocated(trx, outbox, order, payment, paid, from, 'paid after the order closed; the pool could not cover the gold');
   await transitionOrder(trx, order.id, from, 'paid', { failure_code: null, failure_reason: null });
   const balance = credited.balanceUg;
-  const outboxId = await queueSms(trx, outbox, {
+  await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
     body: t.sms.buyLateReceipt({ receipt: paid.receipt ?? order.reference, grams: formatGrams(order.grams_ug), kes: formatKes(order.amount_cents), balance: formatGrams(balance) }),
     purpose: 'buy_receipt',
     dedupeKey: `buy-receipt-${order.id}`,
   });
-  return { outcome: 'late_paid', relay: [outboxId], alerts: [] };
+  return { outcome: 'late_paid', alerts: [] };
 }
 
 /**
@@ -261,7 +260,7 @@ async function unallocated(
 ): Promise<Settlement> {
   await transitionOrder(trx, order.id, from, 'review', { failure_code: 'late_payment_unallocated', failure_reason: why });
   const t = catalogFor(order.language);
-  const outboxId = await queueSms(trx, outbox, {
+  await queueSms(trx, outbox, {
     customerId: order.customer_id,
     msisdn: order.msisdn,
     body: t.sms.buyLateReview({ receipt: paid.receipt ?? order.reference, kes: formatKes(order.amount_cents) }),
@@ -276,7 +275,7 @@ async function unallocated(
     details: { reference: order.reference, receipt: paid.receipt, amountKes: payment.amount_kes, gramsUg: order.grams_ug, wasStatus: order.status },
     dedupeKey: `late-payment-unallocated-${order.id}`,
   });
-  return { outcome: 'late_review', relay: [outboxId], alerts: [alert] };
+  return { outcome: 'late_review', alerts: [alert] };
 }
 
 /** A failure callback for a settled order. After an expiry it completes the record; it never undoes a success. */
@@ -306,7 +305,7 @@ async function paidAfterResolution(trx: Knex.Transaction, order: BuyOrder, payme
     details: { reference: order.reference, status: order.status, receipt: paid.receipt, source: report.source, checkoutRequestId: payment.checkout_request_id },
     dedupeKey: `payment-after-resolution-${order.id}-${paid.receipt ?? report.source}`,
   });
-  return { outcome: 'after_resolution', relay: [], alerts: [alert] };
+  return { outcome: 'after_resolution', alerts: [alert] };
 }
 
 async function conflict(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, why: string): Promise<Settlement> {
@@ -320,7 +319,7 @@ async function conflict(trx: Knex.Transaction, order: BuyOrder, payment: StkPaym
     details: { reference: order.reference, checkoutRequestId: payment.checkout_request_id },
     dedupeKey: `conflicting-results-${order.id}`,
   });
-  return { outcome: 'conflict', relay: [], alerts: [alert] };
+  return { outcome: 'conflict', alerts: [alert] };
 }
 
 /** A callback's success must carry a fresh receipt, and the amount and phone we asked for. */

@@ -66,7 +66,7 @@ export function statementSmsBody(t: Catalog, rows: StatementRow[], balanceUg: nu
 
 /** Queues the last 10 movements by SMS in the customer's language; once per `dedupeKey` (one per USSD session). */
 export async function sendStatementSms(deps: { db: Db; outbox: Outbox }, customerId: number, dedupeKey: string): Promise<void> {
-  const outboxId = await deps.db.transaction(async (trx) => {
+  await deps.outbox.transaction(async (trx) => {
     const customer = await trx('customers').where({ id: customerId }).first('msisdn', 'language');
     const rows = await recentMovements(trx, customerId, 10);
     const balance = await walletBalance(trx, customerId);
@@ -78,5 +78,4 @@ export async function sendStatementSms(deps: { db: Db; outbox: Outbox }, custome
       dedupeKey,
     });
   });
-  await deps.outbox.relaySoon([outboxId]);
 }

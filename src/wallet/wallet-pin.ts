@@ -57,7 +57,7 @@ export async function verifyWalletPin(deps: PinDeps, customerId: number, pin: st
   }
   if (!lockedByThisAttempt) return { result: 'wrong', attemptsLeft: PIN_ATTEMPTS - claim.pin_failed_attempts };
   // This wrong attempt was the one that locked the wallet: the count starts again once the lock ends.
-  const relay = await deps.db.transaction(async (trx) => {
+  await deps.outbox.transaction(async (trx) => {
     const c = await trx('customers').where({ id: customerId }).first('msisdn', 'language');
     const t = catalogFor(c.language);
     return queueSms(trx, deps.outbox, {
@@ -68,7 +68,6 @@ export async function verifyWalletPin(deps: PinDeps, customerId: number, pin: st
       dedupeKey: `pin-locked-${customerId}-${lockUntil.getTime()}`,
     });
   });
-  await deps.outbox.relaySoon([relay]);
   return { result: 'locked', until: lockUntil };
 }
 

@@ -76,7 +76,7 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
   const price = quote?.buyCentsPerGram ?? (await highestKnownBuyPrice(deps.prices));
   const gramsUg = price ? microgramsForCents(cents, price) : 0;
 
-  const result = await deps.db.transaction(async (trx) => {
+  const result = await deps.outbox.transaction(async (trx) => {
     const [claimed] = await trx('c2b_payments')
       .insert({
         trans_id: transId,
@@ -91,7 +91,7 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
       .onConflict('trans_id')
       .ignore()
       .returning('id');
-    if (!claimed) return { outcome: { outcome: 'duplicate' } as C2bOutcome, relay: [] as number[], alerts: [] as OpsAlert[] };
+    if (!claimed) return { outcome: { outcome: 'duplicate' } as C2bOutcome, alerts: [] as OpsAlert[] };
 
     let reason = ours ? reviewReason(customer, cents, deps.config.buy, quote !== null) : 'shortcode_not_ours';
     // No wallet, or no price ever known: no order can hold it; the payment row and the alert do.
@@ -128,15 +128,14 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
     const t = catalogFor(customer.language);
     if (!reason) {
       const body = t.sms.buyReceipt({ receipt: transId, grams: formatGrams(gramsUg), kes: formatKes(cents), price: formatKes(price), balance: formatGrams(balanceUg) });
-      const smsId = await queueSms(trx, deps.outbox, { customerId: customer.id, msisdn: customer.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${orderId}` });
-      return { outcome: { outcome: 'credited', orderId } as C2bOutcome, relay: [smsId], alerts: [] };
+      await queueSms(trx, deps.outbox, { customerId: customer.id, msisdn: customer.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${orderId}` });
+      return { outcome: { outcome: 'credited', orderId } as C2bOutcome, alerts: [] };
     }
-    const smsId = await reviewSms(trx, deps.outbox, customer, transId, cents);
+    await reviewSms(trx, deps.outbox, customer, transId, cents);
     const alert = await alertFor(trx, { transId, orderId, reference, reason, cents, msisdn: customer.msisdn });
-    return { outcome: { outcome: 'review', orderId, reason } as C2bOutcome, relay: [smsId], alerts: [alert] };
+    return { outcome: { outcome: 'review', orderId, reason } as C2bOutcome, alerts: [alert] };
   });
 
-  await deps.outbox.relaySoon(result.relay);
   logOpsAlerts(deps.log, result.alerts);
   const o = result.outcome;
   deps.log[o.outcome === 'review' ? 'warn' : 'info'](
@@ -162,9 +161,9 @@ async function reviewWithoutOrder(
   p: { transId: string; customer: Customer | null; cents: number; reason: C2bReviewReason },
 ) {
   await trx('c2b_payments').where({ trans_id: p.transId }).update({ review_reason: p.reason });
-  const relay = p.customer ? [await reviewSms(trx, outbox, p.customer, p.transId, p.cents)] : [];
+  if (p.customer) await reviewSms(trx, outbox, p.customer, p.transId, p.cents);
   const alert = await alertFor(trx, { transId: p.transId, orderId: null, reference: null, reason: p.reason, cents: p.cents, msisdn: p.customer?.msisdn ?? null });
-  return { outcome: { outcome: 'review', orderId: null, reason: p.reason } as C2bOutcome, relay, alerts: [alert] };
+  return { outcome: { outcome: 'review', orderId: null, reason: p.reason } as C2bOutcome, alerts: [alert] };
 }
 
 /** "We received your M-Pesa payment <TransID> of KES X but could not add your gold yet…": a person will sort it out. */
