@@ -1,10 +1,9 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
-import { VendorError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../infra/metrics';
 import { maskMsisdn, toE164, type Msisdn } from '../lib/msisdn';
-import { SmsNotSent } from '../vendors/at-sms-status';
+import { asSmsError, SmsNotSent } from '../vendors/at-sms-status';
 import type { SmsSender } from '../vendors/sms-client';
 import { logOpsAlerts, raiseOpsAlert } from './ops-alerts';
 
@@ -37,7 +36,7 @@ export async function deliverSms(deps: DeliverSmsDeps, smsId: number, finalAttem
     });
     deps.metrics?.inc('sms_total', { status: 'sent' });
   } catch (err) {
-    const e = err instanceof VendorError ? err : new VendorError('africastalking', 'retry', 'unknown', (err as Error).message);
+    const e = asSmsError(err);
     const final = e.kind === 'permanent' || finalAttempt;
     // The failure and its account alert commit together: whoever sees the message failed sees the alert.
     const alert = await deps.db.transaction(async (trx) => {

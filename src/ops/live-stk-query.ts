@@ -1,5 +1,5 @@
 import type { Backends } from '../infra/backends';
-import { VendorError } from '../lib/errors';
+import { asDarajaError } from '../vendors/daraja-errors';
 import type { Logger } from '../lib/logger';
 import type { DarajaClient, StkQueryResult } from '../vendors/daraja-client';
 
@@ -35,7 +35,7 @@ export async function runLiveStkQuery(
   try {
     return await deps.daraja.stkQuery(job.data.checkoutRequestId);
   } catch (err) {
-    const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message);
+    const e = asDarajaError(err);
     deps.log.warn({ checkoutRequestId: job.data.checkoutRequestId, code: e.code }, 'ops live stk query failed');
     return { state: 'error', code: e.code, kind: e.kind, message: e.message.slice(0, 300) };
   }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { VendorError } from '../lib/errors';
+import type { VendorError } from '../lib/errors';
+import { asDarajaError } from '../vendors/daraja-errors';
 import { loadBuyOrder } from '../orders/orders';
 import { loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
 import { AWAITING_PAYOUT } from '../orders/order-states';
@@ -69,7 +70,7 @@ export async function askTransactionStatus(deps: Pick<PayoutDeps, 'db' | 'daraja
       .merge();
     return null;
   } catch (err) {
-    const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message);
+    const e = asDarajaError(err);
     deps.log.warn({ payoutId, check, code: e.code, kind: e.kind }, 'transaction status query failed');
     return e;
   }

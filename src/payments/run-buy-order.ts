@@ -2,7 +2,7 @@ import type { Db } from '../db/knex';
 import type { Outbox } from '../infra/outbox';
 import { reserveFromPool, transferIds } from '../ledger/gold';
 import { InsufficientFunds } from '../ledger/ledger';
-import { VendorError } from '../lib/errors';
+import { asDarajaError } from '../vendors/daraja-errors';
 import type { Logger } from '../lib/logger';
 import type { Msisdn } from '../lib/msisdn';
 import type { Metrics } from '../infra/metrics';
@@ -91,7 +91,7 @@ async function push(deps: BuyDeps, order: BuyOrder, finalAttempt: boolean): Prom
     deps.log.info({ orderId: order.id, checkoutRequestId: accepted.checkoutRequestId }, 'stk push accepted');
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'accepted' });
   } catch (err) {
-    const e = err instanceof VendorError ? err : new VendorError('daraja', 'retry', 'unexpected', (err as Error).message, undefined, true);
+    const e = asDarajaError(err);
     const outcome = e.maybeProcessed ? 'unknown' : 'not_delivered';
     await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: outcome, last_push_error: `${e.code}: ${e.message}`.slice(0, 300) });
     if (e.maybeProcessed) {

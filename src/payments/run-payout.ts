@@ -1,4 +1,4 @@
-import { VendorError } from '../lib/errors';
+import { asDarajaError } from '../vendors/daraja-errors';
 import type { Msisdn } from '../lib/msisdn';
 import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
 import { loadPayout, scheduleStatusCheck, type Payout, type PayoutDeps } from './payouts';
@@ -84,7 +84,7 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
     });
     deps.log.info({ orderId: order.id, payoutId: payout.id, duplicate: accepted.duplicate }, 'b2c payout accepted');
   } catch (err) {
-    const e = asVendorError(err);
+    const e = asDarajaError(err);
     // Ambiguous: we could not see Daraja's answer (a timeout, a reset), so it may hold the request. So is a
     // 5xx with no Daraja error envelope (a gateway's error page): money may have left, so a blind void could
     // pay twice. A named refusal (spike arrest, quota) is an answer.
@@ -106,12 +106,4 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
       await failSellOrder(trx, deps.outbox, locked, payout, ['payout_requested'], { code: `request_${e.code}`, description: e.message, reason: 'unavailable' });
     });
   }
-}
-
-function asVendorError(err: unknown): VendorError {
-  if (err instanceof VendorError) return err;
-  // Our own request checks (amount, remarks): the request itself is wrong, retrying cannot help.
-  if (err instanceof RangeError) return new VendorError('daraja', 'permanent', 'invalid_request', err.message);
-  // Unknown: it may have happened after the request left.
-  return new VendorError('daraja', 'retry', 'unexpected', (err as Error).message, undefined, true);
 }

@@ -55,3 +55,8 @@ export function classifyEmptyAnswer(message: string): SmsNotSent {
 
 /** Delivery-report statuses Africa's Talking documents; others are stored too, and logged. */
 export const KNOWN_DELIVERY_STATUSES: ReadonlySet<string> = new Set(['Sent', 'Submitted', 'Buffered', 'Success', 'Rejected', 'Failed', 'AbsentSubscriber', 'Expired']);
+
+/** Anything an SMS send threw, as a VendorError: ours pass through; anything else is retried (an SMS is not money). */
+export function asSmsError(err: unknown): VendorError {
+  return err instanceof VendorError ? err : new VendorError('africastalking', 'retry', 'unknown', (err as Error)?.message ?? String(err));
+}

@@ -49,6 +49,18 @@ export function notSent(err: VendorError): VendorError {
   return err.maybeProcessed ? new VendorError(err.vendor, err.kind, err.code, err.message.slice(`${err.vendor} ${err.code}: `.length), err.httpStatus, false) : err;
 }
 
+/**
+ * Anything a Daraja call (or the work around it) threw, as a VendorError: the one rule for every caller.
+ * The client's own VendorErrors pass through. Our own request checks (RangeError: a bad amount, a text
+ * too long) are thrown before any request leaves: permanent, certainly not sent. Anything else may have
+ * happened after the request left: retry, maybe processed (a push or payout is then never sent blindly).
+ */
+export function asDarajaError(err: unknown): VendorError {
+  if (err instanceof VendorError) return err;
+  if (err instanceof RangeError) return new VendorError('daraja', 'permanent', 'invalid_request', err.message, undefined, false);
+  return new VendorError('daraja', 'retry', 'unexpected', (err as Error)?.message ?? String(err), undefined, true);
+}
+
 export function parseBody(raw: unknown): unknown {
   if (typeof raw !== 'string') return raw;
   try {

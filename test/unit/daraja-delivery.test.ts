@@ -1,4 +1,4 @@
-import { classifyDarajaFailure, networkFailure, notSent } from '../../src/vendors/daraja-errors';
+import { asDarajaError, classifyDarajaFailure, networkFailure, notSent } from '../../src/vendors/daraja-errors';
 
 /**
  * Whether a failed request may still have reached Daraja decides between "push again" and "wait for
@@ -29,5 +29,20 @@ describe('did the request reach Daraja?', () => {
   test('when the token could not be fetched, then the request itself was never sent, whatever the token call saw', () => {
     const e = notSent(networkFailure({ code: 'ECONNRESET', message: 'socket hang up' }));
     expect(e).toMatchObject({ code: 'ECONNRESET', maybeProcessed: false, message: 'daraja ECONNRESET: socket hang up' });
+  });
+});
+
+describe('asDarajaError: one rule for anything a Daraja call throws', () => {
+  test('when the client already classified it, then it passes through unchanged', () => {
+    const e = classifyDarajaFailure(400, { errorCode: '400.002.02', errorMessage: 'Bad Request' });
+    expect(asDarajaError(e)).toBe(e);
+  });
+
+  test('when our own request check throws a RangeError (before any request leaves), then it is permanent and certainly not sent', () => {
+    expect(asDarajaError(new RangeError('amount must be whole KES'))).toMatchObject({ kind: 'permanent', code: 'invalid_request', maybeProcessed: false });
+  });
+
+  test.each([new Error('boom'), new TypeError('x is undefined'), 'a string'])('when anything else is thrown (%p), then it is retried and may have been processed', (thrown) => {
+    expect(asDarajaError(thrown)).toMatchObject({ vendor: 'daraja', kind: 'retry', code: 'unexpected', maybeProcessed: true });
   });
 });
