@@ -1,8 +1,10 @@
 import type { Trx } from '../ledger/ledger';
 import { canMove, IllegalOrderMove, type OrderStatus } from './order-states';
 
-export interface BuyOrder {
+/** A buy or a sale, with its customer's language (for the SMS it may queue). */
+export interface Order {
   id: string;
+  kind: 'buy' | 'sell';
   reference: string;
   customer_id: number;
   msisdn: string;
@@ -14,7 +16,8 @@ export interface BuyOrder {
   language: string;
 }
 
-export async function loadBuyOrder(db: Trx, id: string, opts: { lock?: boolean } = {}): Promise<BuyOrder | undefined> {
+/** `lock`: FOR UPDATE of the order row, held until the caller's transaction ends (every settlement takes it first). */
+export async function loadOrder(db: Trx, id: string, opts: { lock?: boolean } = {}): Promise<Order | undefined> {
   const q = db('orders')
     .join('customers', 'customers.id', 'orders.customer_id')
     .where('orders.id', id)

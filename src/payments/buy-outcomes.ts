@@ -4,7 +4,7 @@ import type { Outbox } from '../infra/outbox';
 import { release, transferIds } from '../ledger/gold';
 import { formatKes } from '../lib/units';
 import { queueSms } from '../notifications/queue-sms';
-import { transitionOrder, type BuyOrder } from '../orders/orders';
+import { transitionOrder, type Order } from '../orders/orders';
 import { type OrderStatus } from '../orders/order-states';
 
 export type FailureReason = 'cancelled' | 'insufficientFunds' | 'wrongPin' | 'timeout' | 'poolEmpty' | 'generic';
@@ -34,7 +34,7 @@ export function reasonForResultCode(code: number): FailureReason {
 export async function failBuyOrder(
   trx: Knex.Transaction,
   outbox: Outbox,
-  order: BuyOrder,
+  order: Order,
   from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: FailureReason },
 ): Promise<boolean> {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { VendorError } from '../lib/errors';
 import { asDarajaError } from '../vendors/daraja-errors';
-import { loadBuyOrder } from '../orders/orders';
+import { loadOrder } from '../orders/orders';
 import { loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
 import { AWAITING_PAYOUT } from '../orders/order-states';
 import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
@@ -22,7 +22,7 @@ import { failSellOrder, holdUnconfirmedPayout } from './sell-outcomes';
  */
 export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, check: number, finalAttempt: boolean): Promise<void> {
   const payout = await loadPayout(deps.db, payoutId);
-  const order = payout ? await loadBuyOrder(deps.db, payout.order_id) : undefined;
+  const order = payout ? await loadOrder(deps.db, payout.order_id) : undefined;
   if (!payout || !order) {
     deps.log.error({ payoutId }, 'status check for an unknown payout');
     return;
@@ -44,7 +44,7 @@ export async function runPayoutStatusCheck(deps: PayoutDeps, payoutId: string, c
     // Otherwise this check is spent; the next one tries again.
   }
   await deps.outbox.transaction(async (trx) => {
-    const locked = await loadBuyOrder(trx, order.id, { lock: true });
+    const locked = await loadOrder(trx, order.id, { lock: true });
     const current = await loadPayout(trx, payoutId);
     if (!locked || !current || !AWAITING_PAYOUT.includes(locked.status) || current.status_checks !== check) return;
     await scheduleStatusCheck(trx, deps.outbox, payoutId, deps.config.payouts.resultWaitSeconds * 1000);
@@ -80,7 +80,7 @@ async function giveUp(deps: PayoutDeps, payoutId: string): Promise<void> {
   const alerts: OpsAlert[] = [];
   await deps.outbox.transaction(async (trx) => {
     const payout = (await loadPayout(trx, payoutId))!;
-    const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
+    const order = await loadOrder(trx, payout.order_id, { lock: true });
     if (!order || !AWAITING_PAYOUT.includes(order.status)) return;
     const checks = deps.config.payouts.statusChecks;
     if (payout.status === 'accepted' || payout.conversation_id || !(await mpesaSaysNotFound(trx, payoutId, checks))) {

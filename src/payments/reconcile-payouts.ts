@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
-import { loadBuyOrder } from '../orders/orders';
+import { loadOrder } from '../orders/orders';
 import { askTransactionStatus } from './payout-status';
 import { loadPayout, type PayoutDeps } from './payouts';
 import { AWAITING_PAYOUT, BEFORE_PAYOUT_ACCEPTED } from '../orders/order-states';
@@ -106,7 +106,7 @@ async function sweepOne(deps: PayoutReconcileDeps, due: DuePayout, report: Payou
   if (due.sweep_checks > checks) {
     // Every check asked, and the backoff since the last one gave its answer time: nobody knows.
     const alert = await deps.db.transaction(async (trx) => {
-      const order = await loadBuyOrder(trx, due.order_id, { lock: true });
+      const order = await loadOrder(trx, due.order_id, { lock: true });
       const payout = await loadPayout(trx, due.id);
       if (!order || !payout || !AWAITING_PAYOUT.includes(order.status)) return null;
       return holdUnconfirmedPayout(trx, order, payout, AWAITING_PAYOUT, `no Result, timeout or status answer; ${checks} Transaction Status checks by the reconciliation sweep did not settle it`);
@@ -119,7 +119,7 @@ async function sweepOne(deps: PayoutReconcileDeps, due: DuePayout, report: Payou
   }
   // A fresh check number, under the order lock: any chain link still scheduled now stands down.
   const check = await deps.db.transaction(async (trx) => {
-    const order = await loadBuyOrder(trx, due.order_id, { lock: true });
+    const order = await loadOrder(trx, due.order_id, { lock: true });
     if (!order || !AWAITING_PAYOUT.includes(order.status)) return null;
     const [row] = await trx('payouts').where({ id: due.id }).increment('status_checks', 1).returning('status_checks');
     return row.status_checks as number;
@@ -148,7 +148,7 @@ async function failUnsentPayouts(deps: PayoutReconcileDeps, report: PayoutSweepR
     .select('o.id');
   for (const { id } of ids) {
     const failed = await deps.outbox.transaction(async (trx) => {
-      const order = await loadBuyOrder(trx, id, { lock: true });
+      const order = await loadOrder(trx, id, { lock: true });
       const payout = await trx('payouts').where({ order_id: id }).first();
       if (!order || !payout || payout.attempts !== 0 || payout.in_flight_at || !BEFORE_PAYOUT_ACCEPTED.includes(order.status)) return false;
       return failSellOrder(trx, deps.outbox, order, payout, BEFORE_PAYOUT_ACCEPTED, {

@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger';
 import type { DarajaClient, StkQueryResult } from '../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
 import { AWAITING_STK_RESULT, BEFORE_STK_ACCEPTED } from '../orders/order-states';
-import { loadBuyOrder } from '../orders/orders';
+import { loadOrder } from '../orders/orders';
 import { settleStkPayment, type SettlementOutcome } from './settle-stk-payment';
 
 export interface ReconcileDeps {
@@ -166,7 +166,7 @@ async function failUnpushedOrders(deps: ReconcileDeps, report: ReconcileReport):
     .select('o.id');
   for (const { id } of ids) {
     const failed = await deps.outbox.transaction(async (trx) => {
-      const order = await loadBuyOrder(trx, id, { lock: true });
+      const order = await loadOrder(trx, id, { lock: true });
       const payment = await trx('stk_payments').where({ order_id: id }).first();
       // Re-checked under the order lock, which the buy job also takes before it pushes.
       const unpushed = payment && !payment.checkout_request_id && (payment.push_attempts === 0 || payment.push_outcome === 'not_delivered');

@@ -8,7 +8,7 @@ import type { Msisdn } from '../lib/msisdn';
 import type { Metrics } from '../infra/metrics';
 import type { DarajaClient } from '../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
+import { loadOrder, transitionOrder, type Order } from '../orders/orders';
 
 export interface BuyDeps {
   db: Db;
@@ -28,7 +28,7 @@ const STK_DESCRIPTION = 'Gold purchase'; // Daraja: at most 13 characters
  * idempotency key: only an attempt known NOT to have been delivered is retried.
  */
 export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: boolean): Promise<void> {
-  const order = await loadBuyOrder(deps.db, orderId);
+  const order = await loadOrder(deps.db, orderId);
   if (!order) {
     deps.log.error({ orderId }, 'buy job for an unknown order');
     return;
@@ -42,10 +42,10 @@ export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: 
 }
 
 /** Pending pool -> customer transfer. False when the pool cannot cover it (the order is failed and the customer told). */
-async function reserve(deps: BuyDeps, order: BuyOrder): Promise<boolean> {
+async function reserve(deps: BuyDeps, order: Order): Promise<boolean> {
   return deps.outbox.transaction(async (trx) => {
     // Held until commit: whoever else closes the order meanwhile (reconciliation) waits, and vice versa.
-    const locked = await loadBuyOrder(trx, order.id, { lock: true });
+    const locked = await loadOrder(trx, order.id, { lock: true });
     if (locked?.status !== 'created') return true;
     try {
       await reserveFromPool(trx, { id: transferIds.buyReservation(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
@@ -60,7 +60,7 @@ async function reserve(deps: BuyDeps, order: BuyOrder): Promise<boolean> {
   });
 }
 
-async function push(deps: BuyDeps, order: BuyOrder, finalAttempt: boolean): Promise<void> {
+async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise<void> {
   const claim = await claimPush(deps, order.id);
   if (claim.state !== 'claimed') {
     if (claim.state === 'accepted') await transitionOrder(deps.db, order.id, ['stk_requested'], 'stk_sent');
@@ -121,7 +121,7 @@ type PushClaim = { state: 'claimed'; payment: { id: number; amount_kes: number }
  */
 async function claimPush(deps: BuyDeps, orderId: string): Promise<PushClaim> {
   return deps.db.transaction(async (trx) => {
-    const order = await loadBuyOrder(trx, orderId, { lock: true });
+    const order = await loadOrder(trx, orderId, { lock: true });
     const payment = await trx('stk_payments').where({ order_id: orderId }).first();
     if (!order || order.status !== 'stk_requested') return { state: 'settled' };
     if (payment.checkout_request_id) return { state: 'accepted' };

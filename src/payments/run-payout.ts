@@ -1,6 +1,6 @@
 import { asDarajaError } from '../vendors/daraja-errors';
 import type { Msisdn } from '../lib/msisdn';
-import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
+import { loadOrder, transitionOrder, type Order } from '../orders/orders';
 import { loadPayout, scheduleStatusCheck, type Payout, type PayoutDeps } from './payouts';
 import { failSellOrder } from './sell-outcomes';
 
@@ -22,7 +22,7 @@ import { failSellOrder } from './sell-outcomes';
  */
 export async function runPayout(deps: PayoutDeps, payoutId: string, finalAttempt: boolean): Promise<void> {
   const payout = await loadPayout(deps.db, payoutId);
-  const order = payout ? await loadBuyOrder(deps.db, payout.order_id) : undefined;
+  const order = payout ? await loadOrder(deps.db, payout.order_id) : undefined;
   if (!payout || !order) {
     deps.log.error({ payoutId }, 'payout job for an unknown payout');
     return;
@@ -40,14 +40,14 @@ export async function runPayout(deps: PayoutDeps, payoutId: string, finalAttempt
   await send(deps, order, fresh, finalAttempt);
 }
 
-async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAttempt: boolean): Promise<void> {
+async function send(deps: PayoutDeps, order: Order, payout: Payout, finalAttempt: boolean): Promise<void> {
   // Record before calling, in a statement of its own (committed before the request leaves). A marker an
   // earlier attempt left behind means that attempt's request may have reached M-Pesa with nobody left
   // to hear the answer: it becomes maybe_sent, which only Transaction Status (or a Result) can clear up.
   // Under the order lock, so the sweep (which fails a sale no attempt was ever made for) and this mark
   // are one before the other, never interleaved.
   const marked = await deps.db.transaction(async (trx): Promise<number> => {
-    const locked = await loadBuyOrder(trx, order.id, { lock: true });
+    const locked = await loadOrder(trx, order.id, { lock: true });
     if (locked?.status !== 'payout_requested') return 0;
     return trx('payouts')
       .where({ id: payout.id, status: 'requested' })
@@ -97,7 +97,7 @@ async function send(deps: PayoutDeps, order: BuyOrder, payout: Payout, finalAtte
     deps.log.warn({ orderId: order.id, payoutId: payout.id, code: e.code, kind: e.kind, final, ambiguous }, 'b2c payout request failed');
     if (!final) throw e;
     await deps.outbox.transaction(async (trx) => {
-      const locked = await loadBuyOrder(trx, order.id, { lock: true });
+      const locked = await loadOrder(trx, order.id, { lock: true });
       if (!locked || locked.status !== 'payout_requested') return;
       if (row.maybe_sent) {
         await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000);

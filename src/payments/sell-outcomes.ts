@@ -5,7 +5,7 @@ import { postedGold, release, settle, transferIds } from '../ledger/gold';
 import { formatGrams, formatKes } from '../lib/units';
 import { raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
-import { transitionOrder, type BuyOrder } from '../orders/orders';
+import { transitionOrder, type Order } from '../orders/orders';
 import { type OrderStatus } from '../orders/order-states';
 import type { Payout } from './payouts';
 
@@ -37,7 +37,7 @@ export interface PayoutResultColumns {
 export async function failSellOrder(
   trx: Knex.Transaction,
   outbox: Outbox,
-  order: BuyOrder,
+  order: Order,
   payout: Payout,
   from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: SellFailureReason; result?: PayoutResultColumns },
@@ -79,7 +79,7 @@ export async function failSellOrder(
 export async function completeSellOrder(
   trx: Knex.Transaction,
   outbox: Outbox,
-  order: BuyOrder,
+  order: Order,
   payout: Payout,
   from: readonly OrderStatus[],
   paid: { receipt: string; receiverName: string | null; completedAt: Date | null; conversationId: string | null; result: PayoutResultColumns },
@@ -140,7 +140,7 @@ export async function completeSellOrder(
 /** Holds a sale for an operator: nothing moves, the gold stays reserved. */
 export async function holdSellOrderForReview(
   trx: Knex.Transaction,
-  order: BuyOrder,
+  order: Order,
   payout: Payout,
   from: readonly OrderStatus[],
   why: { code: string; description: string; result?: PayoutResultColumns },
@@ -165,7 +165,7 @@ export async function holdSellOrderForReview(
  * decisive answer from M-Pesa still settles it (src/payments/settle-payout.ts); otherwise an operator
  * resolves it (paid_out / not_paid). Returns the alert, or null when the order had already left `from`.
  */
-export async function holdUnconfirmedPayout(trx: Knex.Transaction, order: BuyOrder, payout: Payout, from: readonly OrderStatus[], description: string): Promise<OpsAlert | null> {
+export async function holdUnconfirmedPayout(trx: Knex.Transaction, order: Order, payout: Payout, from: readonly OrderStatus[], description: string): Promise<OpsAlert | null> {
   if (!(await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_unconfirmed', description }))) return null;
   return raiseOpsAlert(trx, {
     kind: 'payout_unconfirmed',

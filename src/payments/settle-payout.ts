@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { RunConfig } from '../config';
 import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../vendors/daraja-callbacks';
-import { loadBuyOrder, transitionOrder } from '../orders/orders';
+import { loadOrder, transitionOrder } from '../orders/orders';
 import { type OrderStatus } from '../orders/order-states';
 import { loadPayout, recordPayoutCallback, scheduleStatusCheck, type Payout } from './payouts';
 import { AWAITING_PAYOUT } from '../orders/order-states';
@@ -24,7 +24,7 @@ export type PayoutCallbackOutcome =
   /** A status answer that decides nothing (not found yet, query refused): the next scheduled check asks again. */
   | 'undecided';
 
-export interface SettleDeps {
+export interface PayoutSettleDeps {
   db: Db;
   outbox: Outbox;
   log: Logger;
@@ -40,7 +40,7 @@ export type PayoutVerdict =
   | { kind: 'failure'; payoutId: string; result: PayoutResultColumns };
 
 /** A B2C Result (ResultURL). */
-export async function settleB2cResult(deps: SettleDeps, result: B2cResult, raw: unknown): Promise<PayoutCallbackOutcome> {
+export async function settleB2cResult(deps: PayoutSettleDeps, result: B2cResult, raw: unknown): Promise<PayoutCallbackOutcome> {
   const columns = { result_code: result.resultCodeText, result_desc: result.resultDesc.slice(0, 300), result_payload: raw };
   const verdict: PayoutVerdict =
     result.resultCode === 0 && result.resultCodeText === '0'
@@ -73,7 +73,7 @@ const STATUS_FAILED = /^(declined|cancelled|canceled|expired|failed)$/i;
  * B2C Result would be. Anything else (not found yet, the query refused): recorded; the next scheduled
  * check asks again, and the last one decides (src/payments/payout-status.ts).
  */
-export async function settleStatusResult(deps: SettleDeps, result: TransactionStatusResult, raw: unknown): Promise<PayoutCallbackOutcome> {
+export async function settleStatusResult(deps: PayoutSettleDeps, result: TransactionStatusResult, raw: unknown): Promise<PayoutCallbackOutcome> {
   return inTransaction(deps, async (trx) => {
     const query = await trx('payout_status_queries')
       .where({ query_originator_conversation_id: result.queryOriginatorConversationId })
@@ -119,7 +119,7 @@ export async function settleStatusResult(deps: SettleDeps, result: TransactionSt
  * A body at QueueTimeOutURL. It does NOT mean the payout failed (it may have gone through): it proves
  * M-Pesa has the request, so the payout counts as accepted, and Transaction Status is asked now. A timeout of a status query itself needs nothing: its next check is scheduled.
  */
-export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout, raw: unknown): Promise<PayoutCallbackOutcome> {
+export async function settleQueueTimeout(deps: PayoutSettleDeps, timeout: QueueTimeout, raw: unknown): Promise<PayoutCallbackOutcome> {
   return inTransaction(deps, async (trx) => {
     const decided = async (): Promise<{ outcome: PayoutCallbackOutcome }> => {
       const payout = await loadPayout(trx, timeout.originatorConversationId);
@@ -127,7 +127,7 @@ export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout
         const query = await trx('payout_status_queries').where({ query_originator_conversation_id: timeout.originatorConversationId }).first('id');
         return { outcome: query ? 'undecided' : 'orphan' };
       }
-      const order = await loadBuyOrder(trx, payout.order_id, { lock: true });
+      const order = await loadOrder(trx, payout.order_id, { lock: true });
       if (!order || !AWAITING_PAYOUT.includes(order.status)) return { outcome: 'duplicate' };
       // A timeout comes from M-Pesa's queue: the request reached it, whatever our attempt heard. The payout
       // is accepted from here on: never sent again, and never failed for want of an answer (only a
@@ -151,10 +151,10 @@ export async function settleQueueTimeout(deps: SettleDeps, timeout: QueueTimeout
  * status answer, or five copies of one Result) queue behind each other; every later one finds the
  * order settled and changes nothing.
  */
-export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<SettleDeps, 'outbox' | 'log'>, v: PayoutVerdict): Promise<{ outcome: PayoutCallbackOutcome }> {
+export async function settlePayoutOutcome(trx: Knex.Transaction, deps: Pick<PayoutSettleDeps, 'outbox' | 'log'>, v: PayoutVerdict): Promise<{ outcome: PayoutCallbackOutcome }> {
   const found = await loadPayout(trx, v.payoutId);
   if (!found) return { outcome: 'orphan' };
-  const order = await loadBuyOrder(trx, found.order_id, { lock: true });
+  const order = await loadOrder(trx, found.order_id, { lock: true });
   if (!order) return { outcome: 'orphan' };
   // Re-read under the order lock: what another callback did before we got the lock counts.
   const payout = (await loadPayout(trx, v.payoutId))!;
@@ -254,7 +254,7 @@ function parseCompactEat(value: string): Date | null {
 }
 
 async function inTransaction(
-  deps: SettleDeps,
+  deps: PayoutSettleDeps,
   fn: (trx: Knex.Transaction) => Promise<{ outcome: PayoutCallbackOutcome }>,
   logContext: Record<string, unknown>,
 ): Promise<PayoutCallbackOutcome> {

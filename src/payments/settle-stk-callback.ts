@@ -7,7 +7,7 @@ import type { Metrics } from '../infra/metrics';
 import { parseKesToCents } from '../lib/units';
 import { raiseOpsAlert } from '../notifications/ops-alerts';
 import type { StkResult } from '../vendors/daraja-callbacks';
-import { loadBuyOrder } from '../orders/orders';
+import { loadOrder } from '../orders/orders';
 import { applyStkReport, finish, type MatchedBy, type Settlement, type SettlementOutcome, type StkOutcome, type StkPayment } from './settle-stk-payment';
 
 export type CallbackOutcome = SettlementOutcome;
@@ -60,7 +60,7 @@ async function settle(trx: Knex.Transaction, deps: CallbackDeps, result: StkResu
     payment = match.payment;
     matchedBy = 'phone_amount_window';
   }
-  const order = await loadBuyOrder(trx, payment.order_id, { lock: true });
+  const order = await loadOrder(trx, payment.order_id, { lock: true });
   if (!order) return { outcome: 'orphan', alerts: [] };
   if (matchedBy === 'phone_amount_window') {
     // Under the order lock: tie the callback's ids to the payment, unless a twin callback already did.

@@ -8,7 +8,7 @@ import { formatGrams, formatKes, parseKesToCents } from '../lib/units';
 import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
 import { queueSms } from '../notifications/queue-sms';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
-import { loadBuyOrder, transitionOrder, type BuyOrder } from '../orders/orders';
+import { loadOrder, transitionOrder, type Order } from '../orders/orders';
 import { AWAITING_STK_RESULT, type OrderStatus } from '../orders/order-states';
 
 /**
@@ -64,7 +64,7 @@ export interface Settlement {
   alerts: OpsAlert[];
 }
 
-export interface SettleDeps {
+export interface StkSettleDeps {
   db: Db;
   outbox: Outbox;
   log: Logger;
@@ -79,7 +79,7 @@ export interface Report {
 }
 
 /** Applies a report to a payment whose order the caller has LOCKED, in the caller's transaction. */
-export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report): Promise<Settlement> {
+export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report): Promise<Settlement> {
   const awaiting = AWAITING_STK_RESULT.includes(order.status);
   const { source, outcome } = report;
   if (awaiting) {
@@ -119,10 +119,10 @@ export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, orde
  * For reporters that know the payment (Query, expiry): locks the order, applies the report, commits
  * (outbox.transaction relays the SMS), and logs. Returns what happened.
  */
-export async function settleStkPayment(deps: SettleDeps, paymentId: number, report: Report): Promise<SettlementOutcome> {
+export async function settleStkPayment(deps: StkSettleDeps, paymentId: number, report: Report): Promise<SettlementOutcome> {
   const settlement = await deps.outbox.transaction(async (trx) => {
     const payment = await trx('stk_payments').where({ id: paymentId }).first();
-    const order = payment ? await loadBuyOrder(trx, payment.order_id, { lock: true }) : undefined;
+    const order = payment ? await loadOrder(trx, payment.order_id, { lock: true }) : undefined;
     if (!payment || !order) return { outcome: 'orphan' as const, alerts: [] };
     // Re-read under the order lock: a callback may have settled it while we asked.
     const fresh = await trx('stk_payments').where({ id: paymentId }).first();
@@ -133,7 +133,7 @@ export async function settleStkPayment(deps: SettleDeps, paymentId: number, repo
 }
 
 /** After commit: log the alerts (outbox.transaction has relayed the SMS jobs). */
-export function finish(deps: SettleDeps, settlement: Settlement): void {
+export function finish(deps: StkSettleDeps, settlement: Settlement): void {
   logOpsAlerts(deps.log, settlement.alerts);
 }
 
@@ -155,7 +155,7 @@ function callbackColumns(report: Report) {
   return { callback_payload: JSON.stringify(report.rawPayload ?? null), matched_by: report.matchedBy ?? 'checkout_id' };
 }
 
-async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
+async function pay(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
   // The order and payment rows first: from the post on, the pool account row stays locked until COMMIT and every
   // other reservation and settlement waits for it, so as little as possible runs after the post.
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
@@ -179,7 +179,7 @@ async function pay(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payme
   return { outcome: 'settled', alerts: [] };
 }
 
-async function fail(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
+async function fail(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
   await trx('stk_payments').where({ id: payment.id }).update(resultColumns(trx, report));
   await failBuyOrder(trx, outbox, order, AWAITING_STK_RESULT, {
     code: `stk_${failed.resultCode}`,
@@ -190,7 +190,7 @@ async function fail(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, paym
 }
 
 /** No final answer in time: the gold goes back to the pool, the customer is told, an operator can check. */
-async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, reason: string): Promise<Settlement> {
+async function expire(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, reason: string): Promise<Settlement> {
   if (!(await transitionOrder(trx, order.id, AWAITING_STK_RESULT, 'expired', { failure_code: 'expired', failure_reason: reason.slice(0, 300) }))) return nothing('duplicate');
   await release(trx, transferIds.buyReservation(order.id), 'expired');
   await trx('stk_payments').where({ id: payment.id }).update({ settled_by: 'expiry', settled_at: trx.fn.now() });
@@ -214,7 +214,7 @@ async function expire(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, pa
 }
 
 /** A success that does not match the order credits nothing: review, for an operator. */
-async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, why: string, from: readonly OrderStatus[] = AWAITING_STK_RESULT): Promise<Settlement> {
+async function review(trx: Knex.Transaction, order: Order, payment: StkPayment, report: Report, why: string, from: readonly OrderStatus[] = AWAITING_STK_RESULT): Promise<Settlement> {
   // An awaiting order keeps its reservation held for the operator; a failed or expired one has none.
   await trx('stk_payments').where({ id: payment.id }).update(payment.settled_by ? callbackColumns(report) : resultColumns(trx, report));
   await transitionOrder(trx, order.id, from, 'review', { failure_code: 'callback_mismatch', failure_reason: why.slice(0, 300) });
@@ -227,7 +227,7 @@ async function review(trx: Knex.Transaction, order: BuyOrder, payment: StkPaymen
  * own id and posted at once. If the pool cannot cover it, the order goes to review with an alert and
  * the customer is told a person will sort it out: never paid and forgotten.
  */
-async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
+async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
   const from: readonly OrderStatus[] = ['failed', 'expired'];
   const t = catalogFor(order.language);
   await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
@@ -252,7 +252,7 @@ async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: BuyOrde
 async function unallocated(
   trx: Knex.Transaction,
   outbox: Outbox,
-  order: BuyOrder,
+  order: Order,
   payment: StkPayment,
   paid: Extract<StkOutcome, { kind: 'paid' }>,
   from: readonly OrderStatus[],
@@ -279,7 +279,7 @@ async function unallocated(
 }
 
 /** A failure callback for a settled order. After an expiry it completes the record; it never undoes a success. */
-async function lateFailure(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
+async function lateFailure(trx: Knex.Transaction, order: Order, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
   if (order.status === 'expired' && payment.settled_by === 'expiry') {
     await trx('stk_payments').where({ id: payment.id }).update({ result_code: failed.resultCode, result_desc: failed.resultDesc.slice(0, 300), ...callbackColumns(report) });
     return nothing('late_failure');
@@ -295,7 +295,7 @@ async function lateFailure(trx: Knex.Transaction, order: BuyOrder, payment: StkP
  * paid. Nothing is credited (the decision stands); one alert per receipt (or per order for a Query,
  * which has none) tells a person to look at the M-Pesa statement.
  */
-async function paidAfterResolution(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
+async function paidAfterResolution(trx: Knex.Transaction, order: Order, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
   if (report.source === 'callback') await trx('stk_payments').where({ id: payment.id }).update(callbackColumns(report));
   const alert = await raiseOpsAlert(trx, {
     kind: 'payment_after_resolution',
@@ -308,7 +308,7 @@ async function paidAfterResolution(trx: Knex.Transaction, order: BuyOrder, payme
   return { outcome: 'after_resolution', alerts: [alert] };
 }
 
-async function conflict(trx: Knex.Transaction, order: BuyOrder, payment: StkPayment, report: Report, why: string): Promise<Settlement> {
+async function conflict(trx: Knex.Transaction, order: Order, payment: StkPayment, report: Report, why: string): Promise<Settlement> {
   // A callback's raw body is kept; a Query's answer changes no column (the callback's result stands).
   if (report.source === 'callback') await trx('stk_payments').where({ id: payment.id }).update(callbackColumns(report));
   const alert = await raiseOpsAlert(trx, {
