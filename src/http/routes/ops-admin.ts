@@ -7,6 +7,7 @@ import { poolReport } from '../../ops/pool-report';
 import { resolveReview } from '../../ops/resolve-review';
 import { parseExportRange, transactionsCsv } from '../../ops/transactions-csv';
 import type { Services } from '../../services';
+import { parseOr400 } from '../validate';
 
 const ordersQuery = z.object({
   status: z
@@ -36,12 +37,9 @@ export function opsAdminRouter(s: Services): Router {
   });
 
   router.get('/ops/orders', async (req, res) => {
-    const q = ordersQuery.safeParse(req.query);
-    if (!q.success) {
-      res.status(400).json({ error: 'invalid_query', issues: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
-    res.json({ orders: await listOrders(s.db, { limit: q.data.limit, ...(q.data.status ? { statuses: q.data.status } : {}) }) });
+    const q = parseOr400(res, ordersQuery, req.query, 'invalid_query');
+    if (!q) return;
+    res.json({ orders: await listOrders(s.db, { limit: q.limit, ...(q.status ? { statuses: q.status } : {}) }) });
   });
 
   router.get('/ops/orders/:id', async (req, res) => {
@@ -57,12 +55,9 @@ export function opsAdminRouter(s: Services): Router {
       res.status(404).json({ error: 'not_found' });
       return;
     }
-    const body = resolveBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
-    const result = await resolveReview(s, { orderId: id.data, ...body.data });
+    const body = parseOr400(res, resolveBody, req.body ?? {});
+    if (!body) return;
+    const result = await resolveReview(s, { orderId: id.data, ...body });
     if (!result.ok) {
       res.status(RESOLVE_STATUS[result.error]).json(result);
       return;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { closeAlert } from '../../ops/close-alert';
 import { listAlerts } from '../../ops/list-alerts';
 import type { Services } from '../../services';
+import { parseOr400 } from '../validate';
 
 const alertsQuery = z.object({
   open: z.enum(['0', '1']).default('0'),
@@ -23,12 +24,9 @@ const CLOSE_STATUS = { not_found: 404, already_closed: 409, order_in_review: 409
 export function opsAlertsRouter(s: Services): Router {
   const router = Router();
   router.get('/ops/alerts', async (req, res) => {
-    const q = alertsQuery.safeParse(req.query);
-    if (!q.success) {
-      res.status(400).json({ error: 'invalid_query', issues: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
-    res.json({ alerts: await listAlerts(s.db, { open: q.data.open === '1', limit: q.data.limit }) });
+    const q = parseOr400(res, alertsQuery, req.query, 'invalid_query');
+    if (!q) return;
+    res.json({ alerts: await listAlerts(s.db, { open: q.open === '1', limit: q.limit }) });
   });
 
   router.post('/ops/alerts/:id/close', express.json({ limit: '8kb' }), async (req, res) => {
@@ -37,12 +35,9 @@ export function opsAlertsRouter(s: Services): Router {
       res.status(404).json({ ok: false, error: 'not_found' });
       return;
     }
-    const body = closeBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
-    const result = await closeAlert(s.db, { id: id.data, ...body.data });
+    const body = parseOr400(res, closeBody, req.body ?? {});
+    if (!body) return;
+    const result = await closeAlert(s.db, { id: id.data, ...body });
     if (!result.ok) {
       res.status(CLOSE_STATUS[result.error]).json(result);
       return;

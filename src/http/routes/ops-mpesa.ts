@@ -5,6 +5,7 @@ import { paymentRecordByCheckoutId } from '../../ops/payment-record';
 import { placeTestStk } from '../../ops/test-stk';
 import type { Services } from '../../services';
 import { channelBuyStatus } from './ops-trade';
+import { parseOr400 } from '../validate';
 
 const checkoutId = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/);
 const testStkBody = z.object({ phoneNumber: z.string().min(9).max(20), amount: z.number().int().positive() });
@@ -35,12 +36,9 @@ export function opsMpesaRouter(s: Services): Router {
   });
 
   router.post('/mpesa/test-stk', express.json({ limit: '4kb' }), async (req, res) => {
-    const body = testStkBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
-    const result = await placeTestStk(s, { phoneNumber: body.data.phoneNumber, amountKes: body.data.amount });
+    const body = parseOr400(res, testStkBody, req.body ?? {});
+    if (!body) return;
+    const result = await placeTestStk(s, { phoneNumber: body.phoneNumber, amountKes: body.amount });
     if (!result.ok) {
       res.status(result.error === 'test_stk_disabled' ? 403 : channelBuyStatus(result.error)).json({ error: result.error, detail: result.detail });
       return;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { acceptPausedPrice } from '../../prices/price-jump';
 import { HttpPriceFeed } from '../../prices/price-source';
 import type { Services } from '../../services';
+import { parseOr400 } from '../validate';
 
 const cents = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const acceptBody = z
@@ -30,16 +31,13 @@ export function opsPricesRouter(s: Services): Router {
   });
 
   router.post('/ops/prices/accept', express.json({ limit: '4kb' }), async (req, res) => {
-    const body = acceptBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
+    const body = parseOr400(res, acceptBody, req.body ?? {});
+    if (!body) return;
     if (!feed) {
       res.status(409).json({ error: 'not_paused', reason: 'PRICE_PROVIDER=fixed never pauses' });
       return;
     }
-    const { buyCentsPerGram, sellCentsPerGram, ...by } = body.data;
+    const { buyCentsPerGram, sellCentsPerGram, ...by } = body;
     const seen = buyCentsPerGram !== undefined && sellCentsPerGram !== undefined ? { buyCentsPerGram, sellCentsPerGram } : undefined;
     let answer;
     try {

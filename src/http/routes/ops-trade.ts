@@ -3,6 +3,7 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { placeChannelBuy, type ChannelBuyResult } from '../../ops/place-channel-buy';
 import type { Services } from '../../services';
+import { parseOr400 } from '../validate';
 
 const buyBody = z.object({ amountKes: z.number().int().positive(), phoneNumber: z.string().min(9).max(20) });
 const idempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{8,100}$/, '8 to 100 characters: letters, digits, _ . : -');
@@ -40,12 +41,9 @@ export function opsTradeRouter(s: Services): Router {
       res.status(400).json({ error: 'invalid_idempotency_key', detail: 'the Idempotency-Key header must be 8 to 100 characters: letters, digits, _ . : -' });
       return;
     }
-    const body = buyBody.safeParse(req.body ?? {});
-    if (!body.success) {
-      res.status(400).json({ error: 'invalid_request', issues: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-      return;
-    }
-    const result = await placeChannelBuy(s, { ...body.data, sourceKey: key ? `api:${key.data}` : `api-once:${randomUUID()}`, channel: 'api', minKes: s.config.buy.minKes });
+    const body = parseOr400(res, buyBody, req.body ?? {});
+    if (!body) return;
+    const result = await placeChannelBuy(s, { ...body, sourceKey: key ? `api:${key.data}` : `api-once:${randomUUID()}`, channel: 'api', minKes: s.config.buy.minKes });
     if (!result.ok) {
       res.status(channelBuyStatus(result.error)).json({ error: result.error, detail: result.detail });
       return;
