@@ -7,7 +7,7 @@ import path from 'node:path';
  */
 const SRC = path.resolve(__dirname, '..', '..', 'src');
 const LAYER: Record<string, number> = {
-  lib: 0, db: 0, types: 0, 'config.ts': 0,
+  lib: 0, db: 0, types: 0, config: 0,
   infra: 1, vendors: 1, i18n: 1,
   ledger: 2, orders: 2, prices: 2, notifications: 2, wallet: 2,
   payments: 3,
