@@ -107,7 +107,7 @@ async function run({ resources, log = () => undefined }) {
   const ledger = dist('src/ledger/ledger');
   const { fundPool } = dist('src/ledger/fund-pool');
   const { ussdSourceKey } = dist('src/ussd/session-store');
-  const { runBuyOrder } = dist('src/payments/run-buy-order');
+  const { runBuyOrder } = dist('src/payments/buy/run-buy-order');
   const standIn = await startVendorStandIn();
   const config = loadConfig({
     NODE_ENV: 'production',

@@ -1,11 +1,11 @@
 import { deliverSms } from '../notifications/deliver-sms';
 import { runLiveStkQuery } from '../ops/live-stk-query';
 import { recordC2bConfirmation } from '../payments/c2b/record-c2b-confirmation';
-import { reconcilePayouts } from '../payments/reconcile-payouts';
-import { reconcileStkPayments } from '../payments/reconcile-stk-payments';
-import { runBuyOrder } from '../payments/run-buy-order';
-import { runPayoutStatusCheck } from '../payments/payout-status';
-import { runPayout } from '../payments/run-payout';
+import { reconcilePayouts } from '../payments/sell/reconcile-payouts';
+import { reconcileStkPayments } from '../payments/buy/reconcile-stk-payments';
+import { runBuyOrder } from '../payments/buy/run-buy-order';
+import { runPayoutStatusCheck } from '../payments/sell/payout-status';
+import { runPayout } from '../payments/sell/run-payout';
 import type { Services } from '../services';
 import { isFinalAttempt } from '../infra/queues';
 import { scheduleReconciliation } from './reconcile-schedule';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { placeChannelBuy, type ChannelBuyDeps, type ChannelBuyResult } from './place-channel-buy';
+import { placeChannelBuy, type ChannelBuyDeps, type ChannelBuyResult } from '../payments/buy/place-channel-buy';
 
 /**
  * An operator's test push (POST /mpesa/test-stk): a real buy order through the normal job path, so it

@@ -6,7 +6,7 @@ import { Outbox } from '../../src/infra/outbox';
 import { createLogger } from '../../src/lib/logger';
 import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout } from '../../src/lib/units';
-import { placeSellOrder } from '../../src/payments/place-sell-order';
+import { placeSellOrder } from '../../src/payments/sell/place-sell-order';
 import { b2cTestEnv } from '../support/b2c-env';
 import { startFakeDarajaB2c, type FakeDarajaB2c } from '../support/fake-daraja-b2c';
 import { baseEnv, deleteRedisKeys, expectBooksBalanced, fundPoolGrams, waitFor } from '../support/harness';

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/lib/logger';
 import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout, UG_PER_GRAM } from '../../src/lib/units';
 import { findOrCreateCustomer } from '../../src/orders/customers';
-import { placeSellOrder } from '../../src/payments/place-sell-order';
+import { placeSellOrder } from '../../src/payments/sell/place-sell-order';
 import { waitFor } from '../support/harness';
 import { startSandboxProcess, type SandboxProcess } from '../support/sandbox-process';
 

@@ -1,5 +1,5 @@
 import nock from 'nock';
-import { runBuyOrder } from '../../src/payments/run-buy-order';
+import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
 import { DARAJA_HOST, expectBooksBalanced, withRedis, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { dial } from '../support/http';
 import { orderStatus, poolAccount } from '../support/flows';

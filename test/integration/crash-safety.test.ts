@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { createPendingTransfer, accountIdByCode, ensureCustomerAccount } from '../../src/ledger/ledger';
 import { findOrCreateCustomer } from '../../src/orders/customers';
-import { reconcileStkPayments } from '../../src/payments/reconcile-stk-payments';
+import { reconcileStkPayments } from '../../src/payments/buy/reconcile-stk-payments';
 import type { Msisdn } from '../../src/lib/msisdn';
 import { AT_SANDBOX_HOST, DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial, postCallback } from '../support/http';

@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { resolvePendingTransfer } from '../../src/ledger/ledger';
-import { settleStkPayment } from '../../src/payments/settle-stk-payment';
+import { settleStkPayment } from '../../src/payments/buy/settle-stk-payment';
 import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
 import { OPS_TOKEN, ops, pushedBuy } from '../support/ops';

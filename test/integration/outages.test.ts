@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import nock from 'nock';
 import { Redis } from 'ioredis';
 import { createDb } from '../../src/db/knex';
-import { reconcileStkPayments } from '../../src/payments/reconcile-stk-payments';
+import { reconcileStkPayments } from '../../src/payments/buy/reconcile-stk-payments';
 import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { newSessionId, postCallback, ussd } from '../support/http';
 import { buyUntilPushed, customerGold, orderStatus } from '../support/flows';

@@ -1,6 +1,6 @@
 import nock from 'nock';
-import { runPayout } from '../../src/payments/run-payout';
-import { reconcilePayouts } from '../../src/payments/reconcile-payouts';
+import { runPayout } from '../../src/payments/sell/run-payout';
+import { reconcilePayouts } from '../../src/payments/sell/reconcile-payouts';
 import { b2cTestEnv, B2C_RESULT_PATH, B2C_STATUS_PATH } from '../support/b2c-env';
 import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';

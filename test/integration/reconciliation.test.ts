@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { createPostedTransfer, accountIdByCode } from '../../src/ledger/ledger';
-import { reconcileStkPayments } from '../../src/payments/reconcile-stk-payments';
+import { reconcileStkPayments } from '../../src/payments/buy/reconcile-stk-payments';
 import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
 import { buyUntilPushed, customerGold, orderStatus, poolAccount } from '../support/flows';

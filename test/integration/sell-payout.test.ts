@@ -11,9 +11,9 @@ import { accountIdByCode, createPendingTransfer, ensureCustomerAccount, resolveP
 import type { Msisdn } from '../../src/lib/msisdn';
 import { microgramsForPayout, UG_PER_GRAM } from '../../src/lib/units';
 import { findOrCreateCustomer } from '../../src/orders/customers';
-import { placeBuyOrder } from '../../src/payments/place-buy-order';
-import { runPayoutStatusCheck } from '../../src/payments/payout-status';
-import { placeSellOrder } from '../../src/payments/place-sell-order';
+import { placeBuyOrder } from '../../src/payments/buy/place-buy-order';
+import { runPayoutStatusCheck } from '../../src/payments/sell/payout-status';
+import { placeSellOrder } from '../../src/payments/sell/place-sell-order';
 import { AT_SANDBOX_HOST, DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { postCallback } from '../support/http';
 import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, stkCallbackBody, type CapturedSms } from '../support/vendors';

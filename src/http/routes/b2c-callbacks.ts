@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import { settleB2cResult, settleQueueTimeout, settleStatusResult, type PayoutCallbackOutcome } from '../../payments/settle-payout';
+import { settleB2cResult, settleQueueTimeout, settleStatusResult, type PayoutCallbackOutcome } from '../../payments/sell/settle-payout';
 import type { Services } from '../../services';
 import {
   b2cResultSchema,

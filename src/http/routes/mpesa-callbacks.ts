@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { settleStkCallback } from '../../payments/settle-stk-callback';
+import { settleStkCallback } from '../../payments/buy/settle-stk-callback';
 import type { Services } from '../../services';
 import { stkCallbackSchema, toStkResult } from '../../vendors/daraja-callbacks';
 import { callbackGuard, callbackJson } from '../callback-guard';

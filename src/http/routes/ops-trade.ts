@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { placeChannelBuy, type ChannelBuyResult } from '../../ops/place-channel-buy';
+import { placeChannelBuy, type ChannelBuyResult } from '../../payments/buy/place-channel-buy';
 import type { Services } from '../../services';
 import { parseOr400 } from '../validate';
 

@@ -12,7 +12,7 @@ import { queueSms } from '../../notifications/queue-sms';
 import { HttpPriceFeed, type PriceSource } from '../../prices/price-source';
 import { findOrCreateCustomer, type Customer } from '../../orders/customers';
 import { checkDailyLimit } from '../../orders/daily-limits';
-import { newReference } from '../place-buy-order';
+import { newReference } from '../buy/place-buy-order';
 import { amountCents, amountProblem, walletMsisdn, type C2bPayload } from './c2b-payload';
 import { creditFromPool, transferIds } from '../../ledger/gold';
 

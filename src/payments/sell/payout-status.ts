@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
-import type { VendorError } from '../lib/errors';
-import { asDarajaError } from '../vendors/daraja-errors';
-import { loadOrder } from '../orders/orders';
+import type { VendorError } from '../../lib/errors';
+import { asDarajaError } from '../../vendors/daraja-errors';
+import { loadOrder } from '../../orders/orders';
 import { loadPayout, scheduleStatusCheck, type PayoutDeps } from './payouts';
-import { AWAITING_PAYOUT } from '../orders/order-states';
-import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
+import { AWAITING_PAYOUT } from '../../orders/order-states';
+import { logOpsAlerts, type OpsAlert } from '../../notifications/ops-alerts';
 import { failSellOrder, holdUnconfirmedPayout } from './sell-outcomes';
 
 /**

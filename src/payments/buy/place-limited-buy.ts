@@ -1,6 +1,6 @@
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import type { PhoneLimits } from '../orders/phone-limits';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import type { PhoneLimits } from '../../orders/phone-limits';
 import { BuyRefused, placeBuyOrder, type PlaceBuyOrder } from './place-buy-order';
 
 export type LimitedBuyResult =

@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
-import { catalogFor } from '../i18n';
-import type { Outbox } from '../infra/outbox';
-import { release, transferIds } from '../ledger/gold';
-import { formatKes } from '../lib/units';
-import { queueSms } from '../notifications/queue-sms';
-import { transitionOrder, type Order } from '../orders/orders';
-import { type OrderStatus } from '../orders/order-states';
+import { catalogFor } from '../../i18n';
+import type { Outbox } from '../../infra/outbox';
+import { release, transferIds } from '../../ledger/gold';
+import { formatKes } from '../../lib/units';
+import { queueSms } from '../../notifications/queue-sms';
+import { transitionOrder, type Order } from '../../orders/orders';
+import { type OrderStatus } from '../../orders/order-states';
 
 export type FailureReason = 'cancelled' | 'insufficientFunds' | 'wrongPin' | 'timeout' | 'poolEmpty' | 'generic';
 

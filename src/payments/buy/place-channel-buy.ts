@@ -1,13 +1,13 @@
-import type { Config } from '../config';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import type { Logger } from '../lib/logger';
-import { maskMsisdn, toMpesaMsisdn } from '../lib/msisdn';
-import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../lib/units';
-import { findOrCreateCustomer } from '../orders/customers';
-import type { PhoneLimits } from '../orders/phone-limits';
-import { placeLimitedBuy } from '../payments/place-limited-buy';
-import type { Metrics } from '../infra/metrics';
+import type { Config } from '../../config';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import type { Logger } from '../../lib/logger';
+import { maskMsisdn, toMpesaMsisdn } from '../../lib/msisdn';
+import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../../lib/units';
+import { findOrCreateCustomer } from '../../orders/customers';
+import type { PhoneLimits } from '../../orders/phone-limits';
+import { placeLimitedBuy } from './place-limited-buy';
+import type { Metrics } from '../../infra/metrics';
 
 export interface ChannelBuyDeps {
   config: Config;

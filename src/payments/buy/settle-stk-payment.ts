@@ -1,15 +1,15 @@
 import type { Knex } from 'knex';
-import type { Db } from '../db/knex';
-import { catalogFor } from '../i18n';
-import type { Outbox } from '../infra/outbox';
-import { creditFromPool, postedGold, release, settle, transferIds } from '../ledger/gold';
-import type { Logger } from '../lib/logger';
-import { formatGrams, formatKes, parseKesToCents } from '../lib/units';
-import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
-import { queueSms } from '../notifications/queue-sms';
+import type { Db } from '../../db/knex';
+import { catalogFor } from '../../i18n';
+import type { Outbox } from '../../infra/outbox';
+import { creditFromPool, postedGold, release, settle, transferIds } from '../../ledger/gold';
+import type { Logger } from '../../lib/logger';
+import { formatGrams, formatKes, parseKesToCents } from '../../lib/units';
+import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
+import { queueSms } from '../../notifications/queue-sms';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
-import { loadOrder, transitionOrder, type Order } from '../orders/orders';
-import { AWAITING_STK_RESULT, type OrderStatus } from '../orders/order-states';
+import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
+import { AWAITING_STK_RESULT, type OrderStatus } from '../../orders/order-states';
 
 /**
  * ONE place decides what an STK result does to an order, whoever reports it: Safaricom's callback,

@@ -1,12 +1,12 @@
-import type { Config } from '../config';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import { VendorError } from '../lib/errors';
-import type { Logger } from '../lib/logger';
-import type { DarajaClient, StkQueryResult } from '../vendors/daraja-client';
+import type { Config } from '../../config';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import { VendorError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import type { DarajaClient, StkQueryResult } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { AWAITING_STK_RESULT, BEFORE_STK_ACCEPTED } from '../orders/order-states';
-import { loadOrder } from '../orders/orders';
+import { AWAITING_STK_RESULT, BEFORE_STK_ACCEPTED } from '../../orders/order-states';
+import { loadOrder } from '../../orders/orders';
 import { settleStkPayment, type SettlementOutcome } from './settle-stk-payment';
 
 export interface ReconcileDeps {

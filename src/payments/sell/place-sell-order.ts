@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { RunConfig } from '../config';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import { holdForSale, transferIds } from '../ledger/gold';
-import { InsufficientFunds } from '../ledger/ledger';
-import { CENTS_PER_KES, microgramsForPayout } from '../lib/units';
-import { B2C_MAX_KES, B2C_MIN_KES } from '../vendors/daraja-client';
-import { checkDailyLimit } from '../orders/daily-limits';
+import type { RunConfig } from '../../config';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import { holdForSale, transferIds } from '../../ledger/gold';
+import { InsufficientFunds } from '../../ledger/ledger';
+import { CENTS_PER_KES, microgramsForPayout } from '../../lib/units';
+import { B2C_MAX_KES, B2C_MIN_KES } from '../../vendors/daraja-client';
+import { checkDailyLimit } from '../../orders/daily-limits';
 import { newPayoutId } from './payouts';
-import { newReference } from './place-buy-order';
+import { newReference } from '../buy/place-buy-order';
 
 export interface PlaceSellOrder {
   customerId: number;

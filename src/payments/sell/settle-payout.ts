@@ -1,14 +1,14 @@
 import type { Knex } from 'knex';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import type { Logger } from '../lib/logger';
-import { raiseOpsAlert } from '../notifications/ops-alerts';
-import type { RunConfig } from '../config';
-import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../vendors/daraja-callbacks';
-import { loadOrder, transitionOrder } from '../orders/orders';
-import { type OrderStatus } from '../orders/order-states';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import type { Logger } from '../../lib/logger';
+import { raiseOpsAlert } from '../../notifications/ops-alerts';
+import type { RunConfig } from '../../config';
+import { parseDarajaDateTime, type B2cResult, type QueueTimeout, type TransactionStatusResult } from '../../vendors/daraja-callbacks';
+import { loadOrder, transitionOrder } from '../../orders/orders';
+import { type OrderStatus } from '../../orders/order-states';
 import { loadPayout, recordPayoutCallback, scheduleStatusCheck, type Payout } from './payouts';
-import { AWAITING_PAYOUT } from '../orders/order-states';
+import { AWAITING_PAYOUT } from '../../orders/order-states';
 import { completeSellOrder, failSellOrder, holdSellOrderForReview, sellReasonForResultCode, type PayoutResultColumns } from './sell-outcomes';
 
 export type PayoutCallbackOutcome =

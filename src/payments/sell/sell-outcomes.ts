@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
-import { catalogFor } from '../i18n';
-import type { Outbox } from '../infra/outbox';
-import { postedGold, release, settle, transferIds } from '../ledger/gold';
-import { formatGrams, formatKes } from '../lib/units';
-import { raiseOpsAlert, type OpsAlert } from '../notifications/ops-alerts';
-import { queueSms } from '../notifications/queue-sms';
-import { transitionOrder, type Order } from '../orders/orders';
-import { type OrderStatus } from '../orders/order-states';
+import { catalogFor } from '../../i18n';
+import type { Outbox } from '../../infra/outbox';
+import { postedGold, release, settle, transferIds } from '../../ledger/gold';
+import { formatGrams, formatKes } from '../../lib/units';
+import { raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
+import { queueSms } from '../../notifications/queue-sms';
+import { transitionOrder, type Order } from '../../orders/orders';
+import { type OrderStatus } from '../../orders/order-states';
 import type { Payout } from './payouts';
 
 export type SellFailureReason = 'recipient' | 'unavailable' | 'generic';

@@ -1,9 +1,9 @@
-import type { Config } from '../config';
-import { logOpsAlerts, type OpsAlert } from '../notifications/ops-alerts';
-import { loadOrder } from '../orders/orders';
+import type { Config } from '../../config';
+import { logOpsAlerts, type OpsAlert } from '../../notifications/ops-alerts';
+import { loadOrder } from '../../orders/orders';
 import { askTransactionStatus } from './payout-status';
 import { loadPayout, type PayoutDeps } from './payouts';
-import { AWAITING_PAYOUT, BEFORE_PAYOUT_ACCEPTED } from '../orders/order-states';
+import { AWAITING_PAYOUT, BEFORE_PAYOUT_ACCEPTED } from '../../orders/order-states';
 import { failSellOrder, holdUnconfirmedPayout } from './sell-outcomes';
 
 export interface PayoutReconcileDeps extends Omit<PayoutDeps, 'config'> {

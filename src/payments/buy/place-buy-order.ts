@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import { CENTS_PER_KES } from '../lib/units';
-import { checkDailyLimit } from '../orders/daily-limits';
-import { OPEN_BUY_STATUSES } from '../orders/order-states';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import { CENTS_PER_KES } from '../../lib/units';
+import { checkDailyLimit } from '../../orders/daily-limits';
+import { OPEN_BUY_STATUSES } from '../../orders/order-states';
 
 /** Why a buy was refused before anything was recorded. */
 export type BuyRefusal = 'payment_pending';

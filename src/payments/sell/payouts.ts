@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { RunConfig } from '../config';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import type { Trx } from '../ledger/ledger';
-import type { Logger } from '../lib/logger';
-import type { DarajaClient } from '../vendors/daraja-client';
-import { type OrderStatus } from '../orders/order-states';
+import type { RunConfig } from '../../config';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import type { Trx } from '../../ledger/ledger';
+import type { Logger } from '../../lib/logger';
+import type { DarajaClient } from '../../vendors/daraja-client';
+import { type OrderStatus } from '../../orders/order-states';
 
 /** What the sell use cases need (Services has all of it). */
 export interface PayoutDeps {

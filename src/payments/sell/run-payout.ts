@@ -1,6 +1,6 @@
-import { asDarajaError } from '../vendors/daraja-errors';
-import type { Msisdn } from '../lib/msisdn';
-import { loadOrder, transitionOrder, type Order } from '../orders/orders';
+import { asDarajaError } from '../../vendors/daraja-errors';
+import type { Msisdn } from '../../lib/msisdn';
+import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
 import { loadPayout, scheduleStatusCheck, type Payout, type PayoutDeps } from './payouts';
 import { failSellOrder } from './sell-outcomes';
 

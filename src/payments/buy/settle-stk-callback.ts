@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
-import type { Config } from '../config';
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import type { Logger } from '../lib/logger';
-import type { Metrics } from '../infra/metrics';
-import { parseKesToCents } from '../lib/units';
-import { raiseOpsAlert } from '../notifications/ops-alerts';
-import type { StkResult } from '../vendors/daraja-callbacks';
-import { loadOrder } from '../orders/orders';
+import type { Config } from '../../config';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import type { Logger } from '../../lib/logger';
+import type { Metrics } from '../../infra/metrics';
+import { parseKesToCents } from '../../lib/units';
+import { raiseOpsAlert } from '../../notifications/ops-alerts';
+import type { StkResult } from '../../vendors/daraja-callbacks';
+import { loadOrder } from '../../orders/orders';
 import { applyStkReport, finish, type MatchedBy, type Settlement, type SettlementOutcome, type StkOutcome, type StkPayment } from './settle-stk-payment';
 
 export type CallbackOutcome = SettlementOutcome;

@@ -1,14 +1,14 @@
-import type { Db } from '../db/knex';
-import type { Outbox } from '../infra/outbox';
-import { reserveFromPool, transferIds } from '../ledger/gold';
-import { InsufficientFunds } from '../ledger/ledger';
-import { asDarajaError } from '../vendors/daraja-errors';
-import type { Logger } from '../lib/logger';
-import type { Msisdn } from '../lib/msisdn';
-import type { Metrics } from '../infra/metrics';
-import type { DarajaClient } from '../vendors/daraja-client';
+import type { Db } from '../../db/knex';
+import type { Outbox } from '../../infra/outbox';
+import { reserveFromPool, transferIds } from '../../ledger/gold';
+import { InsufficientFunds } from '../../ledger/ledger';
+import { asDarajaError } from '../../vendors/daraja-errors';
+import type { Logger } from '../../lib/logger';
+import type { Msisdn } from '../../lib/msisdn';
+import type { Metrics } from '../../infra/metrics';
+import type { DarajaClient } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadOrder, transitionOrder, type Order } from '../orders/orders';
+import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
 
 export interface BuyDeps {
   db: Db;
