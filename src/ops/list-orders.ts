@@ -2,7 +2,8 @@ import type { Db } from '../db/knex';
 import { maskMsisdn } from '../lib/msisdn';
 import { formatGrams, formatKes } from '../lib/units';
 
-export interface OrderSummary {
+/** An order as operators see it, in every ops answer: amounts formatted, the phone masked. */
+export interface OrderView {
   id: string;
   reference: string;
   kind: string;
@@ -10,13 +11,35 @@ export interface OrderSummary {
   phone: string;
   amountKes: string;
   grams: string;
-  checkoutRequestId: string | null;
-  receipt: string | null;
-  resultCode: number | null;
   failureCode: string | null;
   failureReason: string | null;
   createdAt: string;
   updatedAt: string;
+}
+
+export function orderView(r: {
+  id: string; reference: string; kind: string; status: string; msisdn: string; amount_cents: number; grams_ug: number;
+  failure_code?: string | null; failure_reason?: string | null; created_at: Date | string; updated_at: Date | string;
+}): OrderView {
+  return {
+    id: r.id,
+    reference: r.reference,
+    kind: r.kind,
+    status: r.status,
+    phone: maskMsisdn(r.msisdn),
+    amountKes: formatKes(r.amount_cents),
+    grams: formatGrams(r.grams_ug),
+    failureCode: r.failure_code ?? null,
+    failureReason: r.failure_reason ?? null,
+    createdAt: new Date(r.created_at).toISOString(),
+    updatedAt: new Date(r.updated_at).toISOString(),
+  };
+}
+
+export interface OrderSummary extends OrderView {
+  checkoutRequestId: string | null;
+  receipt: string | null;
+  resultCode: number | null;
 }
 
 /** Newest first, optionally only some statuses (e.g. `review`). Phones masked, as everywhere but the CSV. */
@@ -33,19 +56,9 @@ export async function listOrders(db: Db, filter: { statuses?: string[]; limit: n
   if (filter.statuses?.length) q.whereIn('orders.status', filter.statuses);
   const rows = await q;
   return rows.map((r) => ({
-    id: r.id,
-    reference: r.reference,
-    kind: r.kind,
-    status: r.status,
-    phone: maskMsisdn(r.msisdn),
-    amountKes: formatKes(r.amount_cents),
-    grams: formatGrams(r.grams_ug),
+    ...orderView(r),
     checkoutRequestId: r.checkout_request_id ?? null,
     receipt: r.mpesa_receipt ?? null,
     resultCode: r.result_code ?? null,
-    failureCode: r.failure_code ?? null,
-    failureReason: r.failure_reason ?? null,
-    createdAt: new Date(r.created_at).toISOString(),
-    updatedAt: new Date(r.updated_at).toISOString(),
   }));
 }

@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex';
-import { maskMsisdn } from '../lib/msisdn';
-import { formatGrams, formatKes } from '../lib/units';
+import { formatKes } from '../lib/units';
 import { reservationState, transferIds, type ReservationState } from '../ledger/gold';
+import { orderView, type OrderView } from './list-orders';
 
 /**
  * What we know of one payment, for an operator: the order, what M-Pesa said, every callback received
@@ -10,21 +10,7 @@ import { reservationState, transferIds, type ReservationState } from '../ledger/
  */
 export interface PaymentRecord {
   checkoutRequestId: string | null;
-  order: {
-    id: string;
-    reference: string;
-    kind: string;
-    status: string;
-    phone: string;
-    amountKes: string;
-    grams: string;
-    gramsUg: number;
-    priceKesPerGram: string;
-    failureCode: string | null;
-    failureReason: string | null;
-    createdAt: string;
-    updatedAt: string;
-  } | null;
+  order: (OrderView & { gramsUg: number; priceKesPerGram: string }) | null;
   payment: {
     merchantRequestId: string | null;
     pushAttempts: number;
@@ -68,21 +54,7 @@ async function recordFor(db: Db, orderId: string): Promise<PaymentRecord | null>
   ]);
   return {
     checkoutRequestId,
-    order: {
-      id: order.id,
-      reference: order.reference,
-      kind: order.kind,
-      status: order.status,
-      phone: maskMsisdn(order.msisdn),
-      amountKes: formatKes(order.amount_cents),
-      grams: formatGrams(order.grams_ug),
-      gramsUg: order.grams_ug,
-      priceKesPerGram: formatKes(order.price_cents_per_gram),
-      failureCode: order.failure_code ?? null,
-      failureReason: order.failure_reason ?? null,
-      createdAt: iso(order.created_at)!,
-      updatedAt: iso(order.updated_at)!,
-    },
+    order: { ...orderView(order), gramsUg: order.grams_ug, priceKesPerGram: formatKes(order.price_cents_per_gram) },
     payment: payment
       ? {
           merchantRequestId: payment.merchant_request_id ?? null,

@@ -18,8 +18,11 @@ export type DailyLimitCheck = { ok: true } | { ok: false; remainingKes: number }
  */
 export async function checkDailyLimit(
   trx: Knex.Transaction,
-  p: { customerId: number; kind: OrderKind; sourceKey: string; amountKes: number; limitKes: number },
+  kind: OrderKind,
+  request: { customerId: number; sourceKey: string; amountKes: number },
+  limitKes: number,
 ): Promise<DailyLimitCheck> {
+  const p = { ...request, kind, limitKes };
   await trx.raw('SELECT id FROM customers WHERE id = ? FOR NO KEY UPDATE', [p.customerId]);
   const repeat = await trx('orders').where({ source_key: p.sourceKey }).first('id');
   if (repeat) return { ok: true };

@@ -1,6 +1,20 @@
 import type { Trx } from '../ledger/ledger';
 import { canMove, IllegalOrderMove, type OrderStatus } from './order-states';
 
+/** What placing an order takes, buy or sell: who, how much, and the quote the customer was shown. */
+export interface OrderRequest {
+  customerId: number;
+  msisdn: string;
+  /** Whole KES: paid in (buy) or paid out on M-Pesa (sell). */
+  amountKes: number;
+  /** The quoted price (cents per gram), locked into the order. */
+  priceCentsPerGram: number;
+  /** Gold bought (rounded down) or given up (rounded up, at least microgramsForPayout): the house's favour either way. */
+  gramsUg: number;
+  /** Where the request came from (e.g. `ussd:<msisdn>:<sessionId>`): the same source places one order. */
+  sourceKey: string;
+}
+
 /** A buy or a sale, with its customer's language (for the SMS it may queue). */
 export interface Order {
   id: string;

@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger';
 import { maskMsisdn } from '../lib/msisdn';
 import type { Metrics } from '../infra/metrics';
 import { CENTS_PER_KES, centsForMicrograms } from '../lib/units';
+import type { OrderRequest } from '../orders/orders';
 import type { PhoneLimits } from '../orders/phone-limits';
 import { placeLimitedBuy } from '../payments/buy/place-limited-buy';
 import { placeSellOrder, sellAvailable } from '../payments/sell/place-sell-order';
@@ -91,15 +92,13 @@ function logPinCheck(deps: EffectDeps, s: EffectSession, check: PinCheck) {
   deps.log.info({ customerId: s.customerId, phone: maskMsisdn(s.msisdn), result: check.result }, 'wallet pin refused');
 }
 
+/** The order a confirm screen asks for: this session's customer at the quote it showed, once per session. */
+function orderRequest(s: EffectSession, effect: { amountKes: number; priceCentsPerGram: number; gramsUg: number }): OrderRequest {
+  return { customerId: s.customerId, msisdn: s.msisdn, amountKes: effect.amountKes, priceCentsPerGram: effect.priceCentsPerGram, gramsUg: effect.gramsUg, sourceKey: ussdSourceKey(s.msisdn, s.sessionId) };
+}
+
 async function placeBuy(deps: EffectDeps, s: EffectSession, effect: Extract<Effect, { type: 'placeBuyOrder' }>): Promise<Outcome> {
-  const order = await placeLimitedBuy(deps, {
-    customerId: s.customerId,
-    msisdn: s.msisdn,
-    amountKes: effect.amountKes,
-    priceCentsPerGram: effect.priceCentsPerGram,
-    gramsUg: effect.gramsUg,
-    sourceKey: ussdSourceKey(s.msisdn, s.sessionId),
-  });
+  const order = await placeLimitedBuy(deps, orderRequest(s, effect));
   if (!order.ok) {
     deps.log.info({ phone: maskMsisdn(s.msisdn), reason: order.reason }, 'buy refused');
     switch (order.reason) {
@@ -122,14 +121,7 @@ async function placeSell(deps: EffectDeps, s: EffectSession, effect: Extract<Eff
   const check = await verifyWalletPin(deps, s.customerId, effect.pin, deps.config.wallet.pinLockSeconds, now);
   logPinCheck(deps, s, check);
   if (check.result !== 'ok') return { type: 'placeSellOrder', ...pinRefusal(check) };
-  const placed = await placeSellOrder(deps, {
-    customerId: s.customerId,
-    msisdn: s.msisdn,
-    amountKes: effect.amountKes,
-    priceCentsPerGram: effect.priceCentsPerGram,
-    gramsUg: effect.gramsUg,
-    sourceKey: ussdSourceKey(s.msisdn, s.sessionId),
-  });
+  const placed = await placeSellOrder(deps, orderRequest(s, effect));
   if (placed.ok) {
     deps.log.info({ orderId: placed.orderId, phone: maskMsisdn(s.msisdn), amountKes: effect.amountKes }, 'sell order placed');
     return { type: 'placeSellOrder', result: 'placed' };

@@ -1,4 +1,4 @@
-import axios from 'axios';
+import { CallbackPoster } from './callback-poster';
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../../lib/logger';
@@ -34,8 +34,6 @@ export const simulateSchema = z.object({
 export type Registration = z.output<typeof registerUrlSchema>;
 export type Simulation = z.output<typeof simulateSchema>;
 
-const CALLBACK_TIMEOUT_MS = 5_000;
-
 /** "254712345126" -> "2547 ***** 126": how v2 confirmations show the payer. */
 export function maskedPayer(msisdnText: string): string {
   return `${msisdnText.slice(0, 4)} ***** ${msisdnText.slice(-3)}`;
@@ -45,12 +43,11 @@ export class C2bPaybill {
   private readonly registrations = new Map<string, Registration>();
   private readonly transIds = new Set<string>();
   private readonly balances = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly inFlight = new Set<AbortController>();
-  private readonly http = axios.create({ timeout: CALLBACK_TIMEOUT_MS, validateStatus: () => true });
-  private closed = false;
+  private readonly poster: CallbackPoster;
 
-  constructor(private readonly opts: { callbackDelayMs: number }, private readonly now: () => Date, private readonly log: Logger) {}
+  constructor(private readonly opts: { callbackDelayMs: number }, private readonly now: () => Date, private readonly log: Logger) {
+    this.poster = new CallbackPoster(log);
+  }
 
   register(r: Registration): void {
     this.registrations.set(r.ShortCode, r);
@@ -92,43 +89,25 @@ export class C2bPaybill {
     const validation = await this.post(registration.ValidationURL, payload);
     const accepted = validation.reachable ? validation.resultCode === '0' : registration.ResponseType === 'Completed';
     this.log.info({ ...context, validation: validation.reachable ? validation.resultCode : 'unreachable', accepted }, 'emulator: c2b validation');
-    if (!accepted || this.closed) return;
+    if (!accepted || this.poster.isClosed) return;
     const confirmation = await this.post(registration.ConfirmationURL, payload);
     this.log.info({ ...context, status: confirmation.status }, 'emulator: c2b confirmation posted');
   }
 
   private async post(url: string, body: unknown): Promise<{ reachable: boolean; status?: number; resultCode?: string }> {
-    if (this.closed) return { reachable: false };
-    const abort = new AbortController();
-    this.inFlight.add(abort);
-    try {
-      const res = await this.http.post(url, body, { signal: abort.signal, headers: { 'Content-Type': 'application/json' } });
-      if (res.status < 200 || res.status >= 300) return { reachable: false, status: res.status };
-      const code = (res.data as { ResultCode?: unknown } | undefined)?.ResultCode;
-      return { reachable: true, status: res.status, resultCode: code === undefined ? undefined : String(code) };
-    } catch {
-      return { reachable: false };
-    } finally {
-      this.inFlight.delete(abort);
-    }
+    const answer = await this.poster.request(url, body);
+    if (!('status' in answer)) return { reachable: false };
+    if (answer.status < 200 || answer.status >= 300) return { reachable: false, status: answer.status };
+    const code = (answer.data as { ResultCode?: unknown } | undefined)?.ResultCode;
+    return { reachable: true, status: answer.status, resultCode: code === undefined ? undefined : String(code) };
   }
 
   private later(fn: () => Promise<void>): void {
-    if (this.closed) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      void fn();
-    }, this.opts.callbackDelayMs);
-    t.unref();
-    this.timers.add(t);
+    this.poster.later(this.opts.callbackDelayMs, fn);
   }
 
   close(): void {
-    this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    for (const c of this.inFlight) c.abort();
-    this.inFlight.clear();
+    this.poster.close();
   }
 }
 

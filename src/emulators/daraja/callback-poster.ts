@@ -33,16 +33,24 @@ export class CallbackPoster {
   /** Posts `body` as JSON `times` times in a row (duplicated callbacks), stopping if closed meanwhile. */
   async post(url: string, body: unknown, context: Record<string, unknown>, times = 1): Promise<void> {
     for (let i = 0; i < times && !this.closed; i++) {
-      const abort = new AbortController();
-      this.inFlight.add(abort);
-      try {
-        const res = await this.http.post(url, body, { signal: abort.signal, headers: { 'Content-Type': 'application/json' } });
-        this.log.info({ ...context, status: res.status }, 'emulator: callback posted');
-      } catch (err) {
-        if (!abort.signal.aborted) this.log.warn({ ...context, err: (err as Error).message }, 'emulator: callback failed');
-      } finally {
-        this.inFlight.delete(abort);
-      }
+      const answer = await this.request(url, body);
+      if ('status' in answer) this.log.info({ ...context, status: answer.status }, 'emulator: callback posted');
+      else if (!answer.aborted) this.log.warn({ ...context, err: answer.error }, 'emulator: callback failed');
+    }
+  }
+
+  /** One POST of `body` as JSON, cancelled by close(): the answer, or why there is none. */
+  async request(url: string, body: unknown): Promise<{ status: number; data: unknown } | { error: string; aborted: boolean }> {
+    if (this.closed) return { error: 'closed', aborted: true };
+    const abort = new AbortController();
+    this.inFlight.add(abort);
+    try {
+      const res = await this.http.post(url, body, { signal: abort.signal, headers: { 'Content-Type': 'application/json' } });
+      return { status: res.status, data: res.data };
+    } catch (err) {
+      return { error: (err as Error).message, aborted: abort.signal.aborted };
+    } finally {
+      this.inFlight.delete(abort);
     }
   }
 

@@ -1,4 +1,4 @@
-import axios from 'axios';
+import { CallbackPoster } from './callback-poster';
 import type { Logger } from '../../lib/logger';
 import { maskMsisdn } from '../../lib/msisdn';
 import { darajaTimestamp } from '../../vendors/daraja-time';
@@ -35,8 +35,6 @@ export interface StkSession {
   final: StkFinal | null;
 }
 
-const CALLBACK_TIMEOUT_MS = 5_000;
-
 /**
  * Every STK Push the emulator accepted, and what becomes of it. A session is open until it has a final
  * result; while open it locks the subscriber, as M-Pesa allows one STK session per phone.
@@ -47,16 +45,15 @@ export class StkSessions {
   private readonly usedMerchantIds = new Set<string>();
   private readonly usedCheckoutIds = new Set<string>();
   private readonly usedReceipts = new Set<string>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly inFlight = new Set<AbortController>();
-  private readonly http = axios.create({ timeout: CALLBACK_TIMEOUT_MS, validateStatus: () => true });
-  private closed = false;
+  private readonly poster: CallbackPoster;
 
   constructor(
     private readonly timings: Timings,
     private readonly now: () => Date,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.poster = new CallbackPoster(log);
+  }
 
   isLocked(phone: string): boolean {
     return this.openByPhone.has(phone);
@@ -111,11 +108,7 @@ export class StkSessions {
   }
 
   close(): void {
-    this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    for (const c of this.inFlight) c.abort();
-    this.inFlight.clear();
+    this.poster.close();
   }
 
   private delayFor(delivery: Delivery): number {
@@ -140,34 +133,13 @@ export class StkSessions {
     return session.final;
   }
 
+  /** Like Safaricom: one attempt each, no retry; failures are only logged. */
   private async deliver(session: StkSession, times: number): Promise<void> {
-    const body = callbackBody(session);
-    for (let i = 0; i < times && !this.closed; i++) await this.post(session, body);
-  }
-
-  /** Like Safaricom: one attempt, no retry; failures are only logged. */
-  private async post(session: StkSession, body: unknown): Promise<void> {
-    const abort = new AbortController();
-    this.inFlight.add(abort);
-    try {
-      const res = await this.http.post(session.callbackUrl, body, { signal: abort.signal, headers: { 'Content-Type': 'application/json' } });
-      this.log.info({ checkoutRequestId: session.checkoutRequestId, status: res.status }, 'emulator: stk callback posted');
-    } catch (err) {
-      if (!abort.signal.aborted) this.log.warn({ checkoutRequestId: session.checkoutRequestId, err: (err as Error).message }, 'emulator: stk callback failed');
-    } finally {
-      this.inFlight.delete(abort);
-    }
+    await this.poster.post(session.callbackUrl, callbackBody(session), { checkoutRequestId: session.checkoutRequestId, callback: 'stk' }, times);
   }
 
   private later(ms: number, fn: () => void): void {
-    if (this.closed) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    // A forgotten close() must not keep a process (or jest) alive.
-    t.unref();
-    this.timers.add(t);
+    this.poster.later(ms, fn);
   }
 }
 

@@ -4,6 +4,7 @@ import type { Outbox } from '../../infra/outbox';
 import { CENTS_PER_KES } from '../../lib/units';
 import { checkDailyLimit } from '../../orders/daily-limits';
 import { OPEN_BUY_STATUSES } from '../../orders/order-states';
+import type { OrderRequest } from '../../orders/orders';
 
 /** Why a buy was refused before anything was recorded. */
 export type BuyRefusal = 'payment_pending';
@@ -18,15 +19,7 @@ export class BuyRefused extends Error {
 /** The partial unique index that allows one open buy per phone (migration 20261126_008_security). */
 const ONE_OPEN_BUY_INDEX = 'orders_one_open_buy_per_msisdn';
 
-export interface PlaceBuyOrder {
-  customerId: number;
-  msisdn: string;
-  amountKes: number;
-  priceCentsPerGram: number;
-  gramsUg: number;
-  /** Where the request came from (e.g. `ussd:<sessionId>`): the same source places one order. */
-  sourceKey: string;
-}
+export type PlaceBuyOrder = OrderRequest;
 
 export type PlaceBuyOrderResult =
   | { ok: true; orderId: string; reference: string; created: boolean }
@@ -43,13 +36,7 @@ export async function placeBuyOrder(
   input: PlaceBuyOrder,
 ): Promise<PlaceBuyOrderResult> {
   const placed = await deps.outbox.transaction(async (trx) => {
-    const limit = await checkDailyLimit(trx, {
-      customerId: input.customerId,
-      kind: 'buy',
-      sourceKey: input.sourceKey,
-      amountKes: input.amountKes,
-      limitKes: deps.config.buy.dailyLimitKes,
-    });
+    const limit = await checkDailyLimit(trx, 'buy', input, deps.config.buy.dailyLimitKes);
     if (!limit.ok) return { ok: false as const, reason: 'daily_limit' as const, remainingKes: limit.remainingKes };
     // M-Pesa prompts one payment per phone at a time. This check gives the clear answer; the unique
     // index decides when two sessions race (caught below).

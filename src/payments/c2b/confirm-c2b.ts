@@ -102,7 +102,7 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
     let balanceUg = 0;
     // The same daily limit as a USSD buy (it takes the customer's lock, so concurrent payments add up).
     if (!reason) {
-      const limit = await checkDailyLimit(trx, { customerId: customer.id, kind: 'buy', sourceKey: `c2b:${transId}`, amountKes: cents / CENTS_PER_KES, limitKes: deps.config.buy.dailyLimitKes });
+      const limit = await checkDailyLimit(trx, 'buy', { customerId: customer.id, sourceKey: `c2b:${transId}`, amountKes: cents / CENTS_PER_KES }, deps.config.buy.dailyLimitKes);
       if (!limit.ok) reason = 'daily_limit';
     }
     if (!reason) {

@@ -9,19 +9,9 @@ import { B2C_MAX_KES, B2C_MIN_KES } from '../../vendors/daraja-client';
 import { checkDailyLimit } from '../../orders/daily-limits';
 import { newPayoutId } from './payouts';
 import { newReference } from '../buy/place-buy-order';
+import type { OrderRequest } from '../../orders/orders';
 
-export interface PlaceSellOrder {
-  customerId: number;
-  msisdn: string;
-  /** Whole KES the customer receives on M-Pesa. */
-  amountKes: number;
-  /** The sell price quoted to the customer (cents per gram): locked into the order. */
-  priceCentsPerGram: number;
-  /** Gold given up: at least microgramsForPayout(amountKes * 100, priceCentsPerGram), rounded up for the house. */
-  gramsUg: number;
-  /** Where the request came from (e.g. `ussd:<sessionId>`): the same source places one order. */
-  sourceKey: string;
-}
+export type PlaceSellOrder = OrderRequest;
 
 export type PlaceSellOrderResult =
   | { ok: true; orderId: string; reference: string; created: boolean }
@@ -60,13 +50,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
 
   try {
     const placed = await deps.outbox.transaction(async (trx) => {
-      const limit = await checkDailyLimit(trx, {
-        customerId: input.customerId,
-        kind: 'sell',
-        sourceKey: input.sourceKey,
-        amountKes: input.amountKes,
-        limitKes: config.sell.dailyLimitKes,
-      });
+      const limit = await checkDailyLimit(trx, 'sell', input, config.sell.dailyLimitKes);
       if (!limit.ok) throw new Refused({ ok: false, reason: 'daily_limit', remainingKes: limit.remainingKes });
       const repeat = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference', 'kind');
       if (repeat) {
