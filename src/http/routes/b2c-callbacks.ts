@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import { settleB2cResult, settleQueueTimeout, settleStatusResult, type PayoutCallbackOutcome } from '../../payments/sell/settle-payout';
+import type { PayoutCallbackOutcome } from '../../payments/sell/payout-verdict';
+import { settleB2cResult, settleQueueTimeout, settleStatusResult } from '../../payments/sell/settle-payout';
 import type { Services } from '../../services';
 import {
   b2cResultSchema,

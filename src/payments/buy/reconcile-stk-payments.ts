@@ -7,7 +7,8 @@ import type { DarajaClient, StkQueryResult } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
 import { AWAITING_STK_RESULT, BEFORE_STK_ACCEPTED } from '../../orders/order-states';
 import { loadOrder } from '../../orders/orders';
-import { settleStkPayment, type SettlementOutcome } from './settle-stk-payment';
+import { settleStkPayment } from './settle-stk-payment';
+import type { SettlementOutcome } from './stk-report';
 
 export interface ReconcileDeps {
   db: Db;

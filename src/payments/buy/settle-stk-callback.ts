@@ -8,7 +8,8 @@ import { parseKesToCents } from '../../lib/units';
 import { raiseOpsAlert } from '../../notifications/ops-alerts';
 import type { StkResult } from '../../vendors/daraja-callbacks';
 import { loadOrder } from '../../orders/orders';
-import { applyStkReport, finish, type MatchedBy, type Settlement, type SettlementOutcome, type StkOutcome, type StkPayment } from './settle-stk-payment';
+import { applyStkReport, finish } from './settle-stk-payment';
+import type { MatchedBy, Settlement, SettlementOutcome, StkOutcome, StkPayment } from './stk-report';
 
 export type CallbackOutcome = SettlementOutcome;
 
