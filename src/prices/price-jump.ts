@@ -2,7 +2,8 @@ import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
 import { formatKes } from '../lib/units';
 import { logOpsAlerts, raiseOpsAlert } from '../notifications/ops-alerts';
-import type { AcceptPaused, HttpPriceFeed, PriceJump } from './price-source';
+import type { PriceJump } from './price-quote';
+import type { AcceptPaused, HttpPriceFeed } from './price-source';
 
 /** The feed jumped and trading is paused: one `price_jump` alert per accepted quote it jumped from. */
 export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: PriceJump): Promise<void> {

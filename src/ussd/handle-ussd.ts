@@ -8,7 +8,7 @@ import type { Metrics } from '../infra/metrics';
 import { findOrCreateCustomer, type Customer } from '../orders/customers';
 import type { PhoneLimits } from '../orders/phone-limits';
 import { sellAvailable } from '../payments/sell/place-sell-order';
-import type { PriceSource } from '../prices/price-source';
+import type { PriceSource } from '../prices/price-quote';
 import { formatReply, resume, snapshotOf, startMenu, step, type MenuContext, type Profile, type StepResult } from './machine';
 import { performEffect } from './perform-effect';
 import { screens } from './screens';

@@ -1,5 +1,5 @@
 import { catalogFor, type Catalog, type Language } from '../i18n';
-import type { PriceQuote } from '../prices/price-source';
+import type { PriceQuote } from '../prices/price-quote';
 import type { StatementRow } from '../wallet/statement';
 
 /**

@@ -9,7 +9,7 @@ import type { OrderRequest } from '../orders/orders';
 import type { PhoneLimits } from '../orders/phone-limits';
 import { placeLimitedBuy } from '../payments/buy/place-limited-buy';
 import { placeSellOrder, sellAvailable } from '../payments/sell/place-sell-order';
-import type { PriceSource } from '../prices/price-source';
+import type { PriceSource } from '../prices/price-quote';
 import { walletBalance } from '../wallet/balance';
 import { recentMovements, sendStatementSms } from '../wallet/statement';
 import { confirmNewPin, stageNewPin, verifyWalletPin, type PinCheck } from '../wallet/wallet-pin';

@@ -3,7 +3,7 @@ import { catalogFor } from '../i18n';
 import { eatDateTime, eatDayMonth, eatTime } from '../lib/eat-time';
 import { CENTS_PER_KES, centsForMicrograms, formatGrams, formatKes, microgramsForCents, microgramsForPayout } from '../lib/units';
 import { isGuessablePin, PIN_PATTERN } from '../wallet/pin-rules';
-import type { PriceQuote } from '../prices/price-source';
+import type { PriceQuote } from '../prices/price-quote';
 import type { Deal, Gate, Outcome, Screen, ScreenId, Screens, Transition, View } from './machine';
 
 /**

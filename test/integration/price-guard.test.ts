@@ -1,6 +1,6 @@
 import nock from 'nock';
 import { en } from '../../src/i18n/en';
-import { movedTooFar } from '../../src/prices/price-source';
+import { movedTooFar } from '../../src/prices/price-quote';
 import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial } from '../support/http';
 import { OPS_TOKEN, ops } from '../support/ops';
