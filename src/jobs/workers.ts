@@ -8,19 +8,20 @@ import { runPayoutStatusCheck } from '../payments/sell/payout-status';
 import { runPayout } from '../payments/sell/run-payout';
 import type { Services } from '../services';
 import { isFinalAttempt } from '../infra/queues';
+import { withJobData } from './job-data';
 import { scheduleReconciliation } from './reconcile-schedule';
 
-/** Job processors are thin: read the id the outbox put in the job, call one use case. */
+/** Job processors are thin: check the data the outbox put in the job (job-data.ts), call one use case. */
 export function startWorkers(s: Services, concurrency = 16): { close(): Promise<void> } {
   const workers = [
-    s.backends.startWorker<{ orderId: string }>('buy', (job) => runBuyOrder(s, job.data.orderId, isFinalAttempt(job)), concurrency),
-    s.backends.startWorker<{ smsId: number }>('sms', (job) => deliverSms(s, job.data.smsId, isFinalAttempt(job)), concurrency),
-    s.backends.startWorker<{ payoutId: string }>('payout', (job) => runPayout(s, job.data.payoutId, isFinalAttempt(job)), concurrency),
-    s.backends.startWorker<{ payoutId: string; check: number }>('payout-status', (job) => runPayoutStatusCheck(s, job.data.payoutId, job.data.check, isFinalAttempt(job)), concurrency),
+    s.backends.startWorker('buy', withJobData('buy', s.log, (d, job) => runBuyOrder(s, d.orderId, isFinalAttempt(job))), concurrency),
+    s.backends.startWorker('sms', withJobData('sms', s.log, (d, job) => deliverSms(s, d.smsId, isFinalAttempt(job))), concurrency),
+    s.backends.startWorker('payout', withJobData('payout', s.log, (d, job) => runPayout(s, d.payoutId, isFinalAttempt(job))), concurrency),
+    s.backends.startWorker('payout-status', withJobData('payout-status', s.log, (d, job) => runPayoutStatusCheck(s, d.payoutId, d.check, isFinalAttempt(job))), concurrency),
     // Paybill confirmations spooled while Postgres was down (src/http/routes/c2b-callbacks.ts).
-    s.backends.startWorker<{ body: unknown }>('c2b-confirmation', (job) => recordC2bConfirmation(s, job.data.body), 2),
+    s.backends.startWorker('c2b-confirmation', withJobData('c2b-confirmation', s.log, (d) => recordC2bConfirmation(s, d.body)), 2),
     // An operator is waiting on the answer (the processor's return value): a few at a time is plenty.
-    s.backends.startWorker<{ checkoutRequestId: string; waitMs?: number }>('ops-query', (job) => runLiveStkQuery(s, job), 4),
+    s.backends.startWorker('ops-query', withJobData('ops-query', s.log, (d, job) => runLiveStkQuery(s, { data: d, timestamp: job.timestamp })), 4),
     // One tick at a time per process; ticks in other processes skip what this one has leased.
     // Buys, then sales; a failing half does not keep the other from running.
     s.backends.startWorker<Record<string, never>>('reconcile', async () => {
