@@ -35,8 +35,21 @@ export async function customerWithGold(svc: Pick<TestService, 'db'>, msisdn: Msi
   return customer;
 }
 
-/** Queues that take nothing: the payout job is "lost" (its outbox row counts as relayed). */
+/** Queues that take nothing: the payout job is "lost". */
 const lostQueues = new Proxy({}, { get: () => ({ add: async () => undefined, getWaitingCount: async () => 0, close: async () => undefined }) }) as unknown as Queues;
+
+/**
+ * An outbox whose rows are lost: each is written already marked relayed, in the same transaction, so
+ * the running service's sweep can never hand it to a real queue between COMMIT and the fast relay
+ * (that race ran a second payout beside the test's own runPayout, one run in many).
+ */
+class LostOutbox extends Outbox {
+  override async write(...args: Parameters<Outbox['write']>): Promise<number> {
+    const id = await super.write(...args);
+    await args[0]('outbox').where({ id }).update({ relayed_at: args[0].fn.now() });
+    return id;
+  }
+}
 
 /**
  * A KES 1,000 sale. `job: 'lost'` places it with an outbox whose queue takes nothing: the order stays
@@ -45,7 +58,7 @@ const lostQueues = new Proxy({}, { get: () => ({ add: async () => undefined, get
 export async function placeSale(svc: TestService, opts: { job?: 'runs' | 'lost'; msisdn?: Msisdn } = {}) {
   const msisdn = opts.msisdn ?? salePhone();
   const customer = await customerWithGold(svc, msisdn);
-  const outbox = opts.job === 'lost' ? new Outbox(svc.db, lostQueues, createLogger('silent')) : svc.running.services.outbox;
+  const outbox = opts.job === 'lost' ? new LostOutbox(svc.db, lostQueues, createLogger('silent')) : svc.running.services.outbox;
   const placed = await placeSellOrder(
     { db: svc.db, outbox, config: svc.running.config },
     { customerId: customer.id, msisdn, amountKes: 1000, priceCentsPerGram: SELL_PRICE, gramsUg: microgramsForPayout(100_000, SELL_PRICE), sourceKey: `test:${randomUUID()}` },
