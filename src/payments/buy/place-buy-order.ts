@@ -5,16 +5,7 @@ import { CENTS_PER_KES } from '../../lib/units';
 import { checkDailyLimit } from '../../orders/daily-limits';
 import { OPEN_BUY_STATUSES } from '../../orders/order-states';
 import type { OrderRequest } from '../../orders/orders';
-
-/** Why a buy was refused before anything was recorded. */
-export type BuyRefusal = 'payment_pending';
-
-export class BuyRefused extends Error {
-  constructor(readonly reason: BuyRefusal) {
-    super(`buy refused: ${reason}`);
-    this.name = 'BuyRefused';
-  }
-}
+import { Refusal, refusable } from '../../lib/refusal';
 
 /** The partial unique index that allows one open buy per phone (migration 20261126_008_security). */
 const ONE_OPEN_BUY_INDEX = 'orders_one_open_buy_per_msisdn';
@@ -24,18 +15,23 @@ export type PlaceBuyOrder = OrderRequest;
 export type PlaceBuyOrderResult =
   | { ok: true; orderId: string; reference: string; created: boolean }
   /** Over BUY_DAILY_LIMIT_KES: nothing was recorded. `remainingKes`: what the customer may still buy today. */
-  | { ok: false; reason: 'daily_limit'; remainingKes: number };
+  | { ok: false; reason: 'daily_limit'; remainingKes: number }
+  /** Another buy of this phone may still be charged (M-Pesa prompts one payment at a time): nothing recorded. */
+  | { ok: false; reason: 'payment_pending' };
+
+const PAYMENT_PENDING = { ok: false, reason: 'payment_pending' } as const;
 
 /**
  * Records the order, its payment and its buy job in one transaction, then hands the job to the
  * queue. No vendor is called here: this runs inside the USSD request.
- * Throws BuyRefused('payment_pending') while another buy of this phone may still be charged.
+ * Refused (`payment_pending`) while another buy of this phone may still be charged.
  */
 export async function placeBuyOrder(
   deps: { db: Db; outbox: Outbox; config: { buy: { dailyLimitKes: number } } },
   input: PlaceBuyOrder,
 ): Promise<PlaceBuyOrderResult> {
-  const placed = await deps.outbox.transaction(async (trx) => {
+  return refusable<PlaceBuyOrderResult, typeof PAYMENT_PENDING>(() =>
+    deps.outbox.transaction(async (trx): Promise<PlaceBuyOrderResult> => {
     const limit = await checkDailyLimit(trx, 'buy', input, deps.config.buy.dailyLimitKes);
     if (!limit.ok) return { ok: false as const, reason: 'daily_limit' as const, remainingKes: limit.remainingKes };
     // M-Pesa prompts one payment per phone at a time. This check gives the clear answer; the unique
@@ -45,7 +41,7 @@ export async function placeBuyOrder(
       .whereIn('status', OPEN_BUY_STATUSES)
       .whereNot({ source_key: input.sourceKey })
       .first('id');
-    if (open) throw new BuyRefused('payment_pending');
+    if (open) throw new Refusal(PAYMENT_PENDING);
     const id = randomUUID();
     const [order] = await trx('orders')
       .insert({
@@ -72,12 +68,9 @@ export async function placeBuyOrder(
     return { ok: true as const, orderId: id, reference: order.reference as string, created: true };
   }).catch((err: unknown) => {
     const e = err as { code?: string; constraint?: string };
-    if (e?.code === '23505' && e.constraint === ONE_OPEN_BUY_INDEX) throw new BuyRefused('payment_pending');
+    if (e?.code === '23505' && e.constraint === ONE_OPEN_BUY_INDEX) throw new Refusal(PAYMENT_PENDING);
     throw err;
-  });
-  if (!placed.ok) return placed;
-  const { orderId, reference, created } = placed;
-  return { ok: true, orderId, reference, created };
+  }));
 }
 
 /** 12 characters (Daraja's AccountReference limit), unambiguous letters and digits; `SLD…` for a sale. */

@@ -1,7 +1,7 @@
 import type { Db } from '../../db/knex';
 import type { Outbox } from '../../infra/outbox';
 import type { PhoneLimits } from '../../orders/phone-limits';
-import { BuyRefused, placeBuyOrder, type PlaceBuyOrder } from './place-buy-order';
+import { placeBuyOrder, type PlaceBuyOrder } from './place-buy-order';
 
 export type LimitedBuyResult =
   | { ok: true; orderId: string; reference: string; created: boolean }
@@ -25,7 +25,6 @@ export async function placeLimitedBuy(
     placed = await placeBuyOrder(deps, input);
   } catch (err) {
     await deps.limits.stkPushes.refund(input.msisdn);
-    if (err instanceof BuyRefused) return { ok: false, reason: 'payment_pending' };
     throw err;
   }
   if (!placed.ok || !placed.created) await deps.limits.stkPushes.refund(input.msisdn);

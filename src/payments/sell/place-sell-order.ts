@@ -10,6 +10,7 @@ import { checkDailyLimit } from '../../orders/daily-limits';
 import { newPayoutId } from './payouts';
 import { newReference } from '../buy/place-buy-order';
 import type { OrderRequest } from '../../orders/orders';
+import { Refusal, refusable } from '../../lib/refusal';
 
 export type PlaceSellOrder = OrderRequest;
 
@@ -19,15 +20,11 @@ export type PlaceSellOrderResult =
   /** `remainingKes`: what the customer may still sell today. */
   | { ok: false; reason: 'daily_limit'; remainingKes: number };
 
+type SellRefusal = Extract<PlaceSellOrderResult, { ok: false }>;
+
 /** Is selling switched on (B2C configured)? The menu should not offer a sale otherwise. */
 export function sellAvailable(config: Pick<RunConfig, 'b2c'>): boolean {
   return config.b2c !== null;
-}
-
-class Refused extends Error {
-  constructor(readonly result: Extract<PlaceSellOrderResult, { ok: false }>) {
-    super(`sell refused: ${result.reason}`);
-  }
 }
 
 /**
@@ -48,10 +45,10 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
     throw new RangeError(`sell of KES ${input.amountKes} at ${input.priceCentsPerGram} cents/g needs at least ${needed} ug, got ${input.gramsUg}`);
   }
 
-  try {
+  return refusable<PlaceSellOrderResult, SellRefusal>(async () => {
     const placed = await deps.outbox.transaction(async (trx) => {
       const limit = await checkDailyLimit(trx, 'sell', input, config.sell.dailyLimitKes);
-      if (!limit.ok) throw new Refused({ ok: false, reason: 'daily_limit', remainingKes: limit.remainingKes });
+      if (!limit.ok) throw new Refusal<SellRefusal>({ ok: false, reason: 'daily_limit', remainingKes: limit.remainingKes });
       const repeat = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference', 'kind');
       if (repeat) {
         if (repeat.kind !== 'sell') throw new Error(`source ${input.sourceKey} already placed a ${repeat.kind} order`);
@@ -60,7 +57,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
 
       // A customer without an account has no gold.
       const customerAccount = await trx('accounts').where({ customer_id: input.customerId }).first('id');
-      if (!customerAccount) throw new Refused({ ok: false, reason: 'insufficient_gold' });
+      if (!customerAccount) throw new Refusal<SellRefusal>({ ok: false, reason: 'insufficient_gold' });
 
       const orderId = randomUUID();
       const reference = newReference('SLD');
@@ -79,7 +76,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
       try {
         await holdForSale(trx, { id: transferIds.sale(orderId), customerId: input.customerId, customerAccountId: customerAccount.id, gramsUg: input.gramsUg, reference });
       } catch (err) {
-        if (err instanceof InsufficientFunds) throw new Refused({ ok: false, reason: 'insufficient_gold' });
+        if (err instanceof InsufficientFunds) throw new Refusal<SellRefusal>({ ok: false, reason: 'insufficient_gold' });
         throw err;
       }
       const payoutId = newPayoutId();
@@ -88,8 +85,5 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
       return { orderId, reference, created: true };
     });
     return { ok: true, orderId: placed.orderId, reference: placed.reference, created: placed.created };
-  } catch (err) {
-    if (err instanceof Refused) return err.result;
-    throw err;
-  }
+  });
 }
