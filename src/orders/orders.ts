@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Trx } from '../ledger/ledger';
 import { canMove, IllegalOrderMove, type OrderStatus } from './order-states';
 
@@ -37,6 +38,19 @@ export async function loadOrder(db: Trx, id: string, opts: { lock?: boolean } = 
     .where('orders.id', id)
     .first('orders.*', 'customers.language');
   return opts.lock ? q.forUpdate('orders') : q;
+}
+
+/**
+ * Lock, then read: the order owning a payment or payout row, found and locked FOR UPDATE in one
+ * statement. Whatever the caller reads of that row next is read under the lock, so it already shows
+ * what another reporter settled before the lock was granted: no read-lock-read-again.
+ */
+export async function lockOrderOf(trx: Knex.Transaction, owner: 'stk_payments' | 'payouts', where: Record<string, string | number>): Promise<Order | undefined> {
+  return trx('orders')
+    .join('customers', 'customers.id', 'orders.customer_id')
+    .whereIn('orders.id', trx(owner).select('order_id').where(where))
+    .first('orders.*', 'customers.language')
+    .forUpdate('orders');
 }
 
 /**

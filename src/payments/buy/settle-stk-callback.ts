@@ -7,7 +7,7 @@ import type { Metrics } from '../../infra/metrics';
 import { parseKesToCents } from '../../lib/units';
 import { raiseOpsAlert } from '../../notifications/ops-alerts';
 import type { StkResult } from '../../vendors/daraja-callbacks';
-import { loadOrder } from '../../orders/orders';
+import { loadOrder, lockOrderOf } from '../../orders/orders';
 import { applyStkReport, finish } from './settle-stk-payment';
 import type { MatchedBy, Settlement, SettlementOutcome, StkOutcome, StkPayment } from './stk-report';
 
@@ -54,14 +54,17 @@ function toOutcome(result: StkResult): StkOutcome {
 
 async function settle(trx: Knex.Transaction, deps: CallbackDeps, result: StkResult, outcome: StkOutcome, rawPayload: unknown): Promise<Settlement> {
   let matchedBy: MatchedBy = 'checkout_id';
-  let payment: StkPayment | undefined = await trx('stk_payments').where({ checkout_request_id: result.checkoutRequestId }).first();
+  // By its CheckoutRequestID: the order locked first, the payment read once under that lock (a Query
+  // or an expiry that settled it while we waited shows).
+  let order = await lockOrderOf(trx, 'stk_payments', { checkout_request_id: result.checkoutRequestId });
+  let payment: StkPayment | undefined = order ? await trx('stk_payments').where({ checkout_request_id: result.checkoutRequestId }).first() : undefined;
   if (!payment) {
     const match = await matchByPhoneAndAmount(trx, deps, result, outcome);
     if ('settlement' in match) return match.settlement;
     payment = match.payment;
     matchedBy = 'phone_amount_window';
+    order = await loadOrder(trx, payment.order_id, { lock: true });
   }
-  const order = await loadOrder(trx, payment.order_id, { lock: true });
   if (!order) return { outcome: 'orphan', alerts: [] };
   if (matchedBy === 'phone_amount_window') {
     // Under the order lock: tie the callback's ids to the payment, unless a twin callback already did.
@@ -72,9 +75,6 @@ async function settle(trx: Knex.Transaction, deps: CallbackDeps, result: StkResu
     payment = await trx('stk_payments').where({ id: payment.id }).first();
     if (claimed === 0 && payment!.checkout_request_id !== result.checkoutRequestId) return orphan(trx, result, outcome, 'the matching payment was tied to another callback meanwhile');
     if (claimed === 0) matchedBy = 'checkout_id';
-  } else {
-    // Read again under the order lock: a Query or an expiry may have settled it while we waited.
-    payment = await trx('stk_payments').where({ id: payment.id }).first();
   }
   return applyStkReport(trx, deps.outbox, order, payment!, { source: 'callback', outcome, matchedBy, rawPayload });
 }

@@ -4,7 +4,7 @@ import type { Outbox } from '../../infra/outbox';
 import type { Logger } from '../../lib/logger';
 import { logOpsAlerts } from '../../notifications/ops-alerts';
 import { AWAITING_STK_RESULT } from '../../orders/order-states';
-import { type Order, loadOrder } from '../../orders/orders';
+import { type Order, lockOrderOf } from '../../orders/orders';
 import { type Report, type Settlement, type SettlementOutcome, type StkPayment, callbackColumns, nothing } from './stk-report';
 import { callbackMismatch, conflict, expire, fail, lateFailure, latePayment, paidAfterResolution, pay, review } from './stk-results';
 
@@ -70,12 +70,11 @@ export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, orde
  */
 export async function settleStkPayment(deps: StkSettleDeps, paymentId: number, report: Report): Promise<SettlementOutcome> {
   const settlement = await deps.outbox.transaction(async (trx) => {
-    const payment = await trx('stk_payments').where({ id: paymentId }).first();
-    const order = payment ? await loadOrder(trx, payment.order_id, { lock: true }) : undefined;
+    // Read under the order lock: a callback that settled it while we asked shows.
+    const order = await lockOrderOf(trx, 'stk_payments', { id: paymentId });
+    const payment = order ? await trx('stk_payments').where({ id: paymentId }).first() : undefined;
     if (!payment || !order) return { outcome: 'orphan' as const, alerts: [] };
-    // Re-read under the order lock: a callback may have settled it while we asked.
-    const fresh = await trx('stk_payments').where({ id: paymentId }).first();
-    return applyStkReport(trx, deps.outbox, order, fresh, report);
+    return applyStkReport(trx, deps.outbox, order, payment, report);
   });
   finish(deps, settlement);
   return settlement.outcome;

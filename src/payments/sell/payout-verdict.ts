@@ -3,7 +3,7 @@ import type { Outbox } from '../../infra/outbox';
 import type { Logger } from '../../lib/logger';
 import { raiseOpsAlert } from '../../notifications/ops-alerts';
 import { AWAITING_PAYOUT, type OrderStatus } from '../../orders/order-states';
-import { loadOrder } from '../../orders/orders';
+import { lockOrderOf } from '../../orders/orders';
 import { type Payout, loadPayout } from './payouts';
 import { type PayoutResultColumns, completeSellOrder, failSellOrder, holdSellOrderForReview, sellReasonForResultCode } from './sell-outcomes';
 
@@ -40,12 +40,11 @@ export type PayoutVerdict =
  * order settled and changes nothing.
  */
 export async function settlePayoutOutcome(trx: Knex.Transaction, deps: { outbox: Outbox; log: Logger }, v: PayoutVerdict): Promise<{ outcome: PayoutCallbackOutcome }> {
-  const found = await loadPayout(trx, v.payoutId);
-  if (!found) return { outcome: 'orphan' };
-  const order = await loadOrder(trx, found.order_id, { lock: true });
-  if (!order) return { outcome: 'orphan' };
-  // Re-read under the order lock: what another callback did before we got the lock counts.
-  const payout = (await loadPayout(trx, v.payoutId))!;
+  // The order locked first, the payout read once under that lock: what another callback did before
+  // we got the lock counts.
+  const order = await lockOrderOf(trx, 'payouts', { id: v.payoutId });
+  const payout = order ? await loadPayout(trx, v.payoutId) : undefined;
+  if (!order || !payout) return { outcome: 'orphan' };
   // A sale held only because no answer came in time still takes M-Pesa's later, definitive answer;
   // one held over a mismatch waits for a person.
   const from: readonly OrderStatus[] = order.status === 'review' && order.failure_code === 'payout_unconfirmed' ? ['review'] : AWAITING_PAYOUT;
