@@ -34,10 +34,9 @@ export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: 
     return;
   }
   if (order.status === 'created' && !(await reserve(deps, order))) return;
-  // Record before calling: the order is stk_requested before Daraja hears of it.
+  // Record before calling: the order is stk_requested before Daraja hears of it. Whether it still is
+  // (pushed already, or settled meanwhile) claimPush decides, under the order lock.
   await transitionOrder(deps.db, order.id, ['reserved'], 'stk_requested');
-  const current = await deps.db('orders').where({ id: order.id }).first('status');
-  if (current.status !== 'stk_requested') return; // pushed already, or settled
   await push(deps, order, finalAttempt);
 }
 
