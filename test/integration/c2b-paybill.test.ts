@@ -1,7 +1,7 @@
 import nock from 'nock';
 import { createDb } from '../../src/db/knex';
 import { en } from '../../src/i18n/en';
-import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial, postCallback } from '../support/http';
 import { ops } from '../support/ops';
 import { ADMIN_DATABASE_URL } from '../support/test-env';
@@ -270,6 +270,29 @@ describe('Pay by Paybill (C2B)', () => {
       expect(await walletOf(msisdnOfAccount(body.BillRefNumber))).toBeNull();
     });
 
+    test('when a readable TransID comes in a body we cannot read, then that TransID is taken for review: a later readable copy credits nothing beside the hand settlement', async () => {
+      const account = nextAccount();
+      const transId = nextTransId();
+      expect(await confirm({ ...c2bBody({ transId, account, amount: '100' }), TransAmount: '1,00.00' })).toMatchObject({ status: 200 });
+      expect(await svc.db('c2b_payments').where({ trans_id: transId }).first()).toMatchObject({ status: 'review', review_reason: 'unparsed', order_id: null, amount_cents: 0 });
+      expect(await confirm(c2bBody({ transId, account, amount: '100' }))).toMatchObject({ status: 200, json: { ResultCode: '0' } });
+      expect(await walletOf(msisdnOfAccount(account))).toBeNull();
+      expect(await svc.db('c2b_payments').where({ trans_id: transId }).count({ n: '*' })).toEqual([{ n: 1 }]);
+    });
+
+    test('when a field holds text Postgres cannot store (half an emoji, NUL), then the payment is recorded with U+FFFD in its place and credited', async () => {
+      mockAtSmsAccepted([]);
+      const account = nextAccount();
+      const transId = nextTransId();
+      const body = JSON.stringify({ ...c2bBody({ transId, account, amount: '100' }), FirstName: 'JANE \ud83d', MiddleName: 'A\u0000B' });
+      const res = await fetch(`${svc.url}${CONFIRMATION_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(res.status).toBe(200);
+      const payment = await svc.db('c2b_payments').where({ trans_id: transId }).first();
+      expect(payment).toMatchObject({ status: 'credited' });
+      expect(payment.payload.FirstName).toBe('JANE \ufffd');
+      expect((await walletOf(msisdnOfAccount(account)))!.posted).toBe(11_764);
+    });
+
     test('when Daraja sends null for the account number, the payer\'s phone, name and time, then the payment is still recorded (review: no wallet named)', async () => {
       const transId = nextTransId();
       const body = { ...c2bBody({ transId, account: 'x', amount: '100' }), BillRefNumber: null, MSISDN: null, FirstName: null, TransTime: null };
@@ -389,5 +412,20 @@ describe('Pay by Paybill without a fresh price', () => {
     const payment = await svc.db('c2b_payments').where({ trans_id: transId }).first();
     expect(payment).toMatchObject({ status: 'review', review_reason: 'price_unavailable' });
     expect(await svc.db('transfers').where({ pending_id: `buy-${payment.order_id}` }).first()).toBeUndefined();
+  });
+
+  test('when the shared store the price lives in cannot be read, then the payment is still recorded: review (price_unavailable), nothing credited', async () => {
+    const key = `${svc.config.queuePrefix}:prices:latest`;
+    const saved = await withRedis((r) => r.get(key));
+    await withRedis((r) => r.set(key, 'not json'));
+    try {
+      mockAtSmsAccepted([]);
+      const transId = nextTransId();
+      expect(await postCallback(svc.url, c2bBody({ transId, account: '0721099003', amount: '900' }), CONFIRMATION_PATH)).toMatchObject({ status: 200, json: { ResultCode: '0' } });
+      expect(await svc.db('c2b_payments').where({ trans_id: transId }).first()).toMatchObject({ status: 'review', review_reason: 'price_unavailable' });
+      expect(await svc.db('ops_alerts').where({ dedupe_key: `c2b-unallocated-${transId}` }).first()).toBeDefined();
+    } finally {
+      await withRedis(async (r) => void (saved ? await r.set(key, saved) : await r.del(key)));
+    }
   });
 });

@@ -1,12 +1,17 @@
-import { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import { createHash } from 'node:crypto';
 import { C2B_SPOOL_ATTEMPTS } from '../../infra/queues';
 import { c2bPayloadSchema, validateC2b } from '../../payments/c2b/c2b-payload';
 import { recordC2bConfirmation } from '../../payments/c2b/record-c2b-confirmation';
 import type { Services } from '../../services';
-import { callbackGuard, callbackJson } from '../callback-guard';
+import { CALLBACK_BODY_LIMIT, callbackGuard, callbackJson } from '../callback-guard';
 
 const CONFIRMED = { ResultCode: '0', ResultDesc: 'Accepted' };
+/**
+ * A confirmation is money that has arrived: a NUL in it is not a reason to refuse it (as other
+ * callbacks do), recordC2bConfirmation stores it as U+FFFD.
+ */
+const confirmationJson = express.json({ limit: CALLBACK_BODY_LIMIT });
 const INVALID = { ResultCode: 'C2B00016', ResultDesc: 'Rejected: invalid payload' };
 
 /**
@@ -36,7 +41,7 @@ export function c2bCallbackRouter(s: Services): Router {
     res.json(answer);
   });
 
-  router.post(at(c2b.confirmationRoute), ...callbackGuard(s, c2b.confirmationRoute.secret), callbackJson, async (req: Request, res: Response) => {
+  router.post(at(c2b.confirmationRoute), ...callbackGuard(s, c2b.confirmationRoute.secret), confirmationJson, async (req: Request, res: Response) => {
     try {
       await recordC2bConfirmation(s, req.body);
       res.json(CONFIRMED);

@@ -73,8 +73,10 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
   const ours = deps.config.c2b !== null && payload.BusinessShortCode === deps.config.c2b.shortcode;
   // Outside the transaction, like a first dial: a wallet is harmless even if the rest must be retried.
   const customer = msisdn && ours ? await findOrCreateCustomer(deps.db, msisdn) : null;
-  const quote = await deps.prices.quote();
-  const price = quote?.buyCentsPerGram ?? (await highestKnownBuyPrice(deps.prices));
+  // The shared store the quote lives in may be down while Postgres is up: then there is no price, and
+  // the payment goes to review (price_unavailable) instead of going unrecorded.
+  const quote = await deps.prices.quote().catch(() => null);
+  const price = quote?.buyCentsPerGram ?? (await highestKnownBuyPrice(deps.prices).catch(() => null));
   const gramsUg = price ? microgramsForCents(cents, price) : 0;
 
   const result = await deps.outbox.transaction(async (trx) => {

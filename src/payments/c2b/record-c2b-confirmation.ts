@@ -6,6 +6,19 @@ import { confirmC2b, type C2bDeps, type C2bOutcome } from './confirm-c2b';
 
 export type C2bRecorded = C2bOutcome | { outcome: 'unparsed' };
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The body as Postgres can store it: NUL and half an emoji (a lone UTF-16 surrogate) are valid JSON
+ * but refused by jsonb, and a refused write would leave the payment unrecorded. Each becomes U+FFFD.
+ */
+export function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(/\u0000/g, '\ufffd').replace(LONE_SURROGATE, '\ufffd');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k) as string, storable(v)]));
+  return value;
+}
+
 /**
  * Whatever Safaricom posts to the confirmation URL is recorded: the money has already left the payer,
  * and a confirmation is not reliably sent again. A body we can read is confirmed (credited, review or
@@ -14,7 +27,8 @@ export type C2bRecorded = C2bOutcome | { outcome: 'unparsed' };
  * distinct body, so that an operator finds the payment in the M-Pesa statement and settles it by hand.
  * Throws only when nothing could be recorded (the database is down): the caller spools it.
  */
-export async function recordC2bConfirmation(deps: C2bDeps & { log: Logger }, raw: unknown): Promise<C2bRecorded> {
+export async function recordC2bConfirmation(deps: C2bDeps & { log: Logger }, body: unknown): Promise<C2bRecorded> {
+  const raw = storable(body);
   const parsed = c2bPayloadSchema.safeParse(raw);
   if (parsed.success) return confirmC2b(deps, parsed.data, raw);
 
@@ -23,6 +37,14 @@ export async function recordC2bConfirmation(deps: C2bDeps & { log: Logger }, raw
   const transId = typeof (raw as { TransID?: unknown } | null)?.TransID === 'string' ? String((raw as { TransID: string }).TransID).slice(0, 40) : null;
   const alert = await deps.db.transaction(async (trx) => {
     await trx('mpesa_callbacks').insert({ kind: 'c2b_confirmation', outcome: 'unparsed', payload: JSON.stringify(raw ?? null) });
+    // A readable TransID is taken by this payment, for review: a later readable copy of it is then a
+    // duplicate, never credited beside a hand refund of this one.
+    if (transId && /^[A-Z0-9]{6,20}$/.test(transId)) {
+      await trx('c2b_payments')
+        .insert({ trans_id: transId, bill_ref_number: '', amount_cents: 0, business_shortcode: '', status: 'review', review_reason: 'unparsed', payload: JSON.stringify(raw ?? null) })
+        .onConflict('trans_id')
+        .ignore();
+    }
     return raiseOpsAlert(trx, {
       kind: 'c2b_unparsed',
       severity: 'error',
