@@ -10,14 +10,51 @@ import { FixedPrices, movedTooFar, parseFeedAnswer, PriceJump, type PriceQuote, 
 interface StoredPrices extends PriceQuote {
   paused?: { quote: PriceQuote; at: string };
   /**
-   * The accepted quote when the current drift window began: each poll is measured against it as well
-   * as against the last accepted quote, so a feed cannot walk the price in steps just inside the band.
+   * The lowest and highest accepted prices of each hour of the last DRIFT_WINDOW_HOURS: every poll is
+   * measured against all of them, so a feed cannot walk the price in steps just inside the band, and no
+   * window boundary resets the count.
    */
-  anchor?: { quote: PriceQuote; at: string };
+  bands?: HourBand[];
 }
 
-/** Within one window the price moves at most PRICE_MAX_MOVE_PERCENT in total, however small its steps. */
-export const DRIFT_WINDOW_MS = 3600_000;
+interface HourBand {
+  hour: number;
+  minBuy: number;
+  maxBuy: number;
+  minSell: number;
+  maxSell: number;
+}
+
+/** Over any DRIFT_WINDOW_HOURS the price moves at most PRICE_MAX_MOVE_PERCENT in total, however small its steps. */
+export const DRIFT_WINDOW_HOURS = 24;
+const HOUR_MS = 3600_000;
+
+const hourOf = (at: Date) => Math.floor(at.getTime() / HOUR_MS);
+
+/** The bands of the window ending at `at`, with `quote` (accepted now) counted in its hour. */
+function withAccepted(bands: HourBand[], quote: PriceQuote, at: Date): HourBand[] {
+  const hour = hourOf(at);
+  const kept = bands.filter((b) => b.hour > hour - DRIFT_WINDOW_HOURS && b.hour !== hour);
+  const current = bands.find((b) => b.hour === hour);
+  const buy = quote.buyCentsPerGram;
+  const sell = quote.sellCentsPerGram;
+  const merged = current
+    ? { hour, minBuy: Math.min(current.minBuy, buy), maxBuy: Math.max(current.maxBuy, buy), minSell: Math.min(current.minSell, sell), maxSell: Math.max(current.maxSell, sell) }
+    : { hour, minBuy: buy, maxBuy: buy, minSell: sell, maxSell: sell };
+  return [...kept, merged];
+}
+
+/** The accepted low or high of the window that `quote` moved too far from, as a quote (for the alert); null: within the band of all. */
+function driftedFrom(bands: HourBand[], quote: PriceQuote, percent: number, at: Date): PriceQuote | null {
+  const hour = hourOf(at);
+  for (const b of bands.filter((x) => x.hour > hour - DRIFT_WINDOW_HOURS)) {
+    const asOf = new Date(b.hour * HOUR_MS).toISOString();
+    for (const edge of [{ buyCentsPerGram: b.minBuy, sellCentsPerGram: b.minSell, asOf }, { buyCentsPerGram: b.maxBuy, sellCentsPerGram: b.maxSell, asOf }]) {
+      if (movedTooFar(edge, quote, percent)) return edge;
+    }
+  }
+  return null;
+}
 
 /**
  * The accepted quote is the baseline of every later jump check, so it is kept (almost) for good: a
@@ -71,8 +108,8 @@ export class HttpPriceFeed implements PriceSource {
   /**
    * One poll: fetch, check, store. Throws with a reason when the feed's answer cannot be used, and
    * PriceJump (after pausing trading) when it moved more than PRICE_MAX_MOVE_PERCENT from the last
-   * accepted quote, or from the one accepted when the current DRIFT_WINDOW_MS began (so small steps
-   * cannot add up to a jump). A later answer back within the band resumes trading.
+   * accepted quote, or from the lowest or highest price accepted in the last DRIFT_WINDOW_HOURS (so
+   * small steps cannot add up to a jump). A later answer back within the band resumes trading.
    */
   async poll(now = () => new Date()): Promise<PriceQuote> {
     const res = await axios.get(this.url, { timeout: Math.min(10_000, this.pollSeconds * 1000), headers: { accept: 'application/json' }, validateStatus: () => true });
@@ -83,21 +120,22 @@ export class HttpPriceFeed implements PriceSource {
       const at = now();
       const stored = await this.stored();
       // Only a brand-new store (or one that lost its data) has no baseline: the first quote sets it.
-      if (!stored) return this.accept(quote, { quote, at: at.toISOString() });
+      if (!stored) return this.accept(quote, withAccepted([], quote, at));
       const last = acceptedOf(stored);
-      const anchor = stored.anchor && at.getTime() - new Date(stored.anchor.at).getTime() < DRIFT_WINDOW_MS ? stored.anchor : { quote: last, at: at.toISOString() };
-      const from = movedTooFar(last, quote, this.maxMovePercent) ? last : movedTooFar(anchor.quote, quote, this.maxMovePercent) ? anchor.quote : null;
+      // A store written before the window existed starts it from the last accepted quote.
+      const bands = stored.bands ?? withAccepted([], last, at);
+      const from = movedTooFar(last, quote, this.maxMovePercent) ? last : driftedFrom(bands, quote, this.maxMovePercent, at);
       if (from) {
-        await this.store({ ...last, anchor, paused: { quote, at: at.toISOString() } });
+        await this.store({ ...last, bands, paused: { quote, at: at.toISOString() } });
         throw new PriceJump(from, quote, this.maxMovePercent);
       }
-      return this.accept(quote, anchor);
+      return this.accept(quote, withAccepted(bands, quote, at));
     });
   }
 
   /**
    * An operator's word that the paused quote is real (the market did move): it becomes the accepted
-   * quote, and the start of a new drift window, and trading resumes. With `seen` (the prices the
+   * quote, and the window starts again from it (the operator vouches for the move), and trading resumes. With `seen` (the prices the
    * operator looked at), a paused quote that a later poll replaced is not accepted blindly.
    */
   async acceptPaused(seen?: { buyCentsPerGram: number; sellCentsPerGram: number }, now = new Date()): Promise<AcceptPaused> {
@@ -108,12 +146,12 @@ export class HttpPriceFeed implements PriceSource {
       if (seen && (seen.buyCentsPerGram !== paused.buyCentsPerGram || seen.sellCentsPerGram !== paused.sellCentsPerGram)) {
         return { ok: false, error: 'paused_quote_changed', paused };
       }
-      return { ok: true, accepted: await this.accept(paused, { quote: paused, at: now.toISOString() }) };
+      return { ok: true, accepted: await this.accept(paused, withAccepted([], paused, now)) };
     });
   }
 
-  private async accept(quote: PriceQuote, anchor: { quote: PriceQuote; at: string }): Promise<PriceQuote> {
-    await this.store({ ...quote, anchor });
+  private async accept(quote: PriceQuote, bands: HourBand[]): Promise<PriceQuote> {
+    await this.store({ ...quote, bands });
     return quote;
   }
 

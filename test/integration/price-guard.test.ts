@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import nock from 'nock';
+import { RedisKeyValueStore } from '../../src/infra/kv-store';
+import { HttpPriceFeed } from '../../src/prices/price-source';
+import { TEST_REDIS_URL } from '../support/test-env';
 import { en } from '../../src/i18n/en';
 import { movedTooFar } from '../../src/prices/price-quote';
 import { expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
@@ -116,5 +121,35 @@ describe('a price feed that jumps pauses trading', () => {
   test('when the feed has been down for days, then the last accepted quote is still the baseline (kept for a year, not a day)', async () => {
     const ttl = await withRedis((r) => r.pttl(`${svc.config.queuePrefix}:prices:latest`));
     expect(ttl).toBeGreaterThan(300 * 86_400_000);
+  });
+});
+
+describe('the drift window slides (no boundary resets it)', () => {
+  const FEED = 'https://drift-feed.example.com';
+  const redis = new Redis(TEST_REDIS_URL);
+  const prefix = `drift-${randomUUID()}`;
+  const feed = new HttpPriceFeed(new RedisKeyValueStore(redis), prefix, `${FEED}/v1/gold`, 1, 3600 * 48, 10);
+  afterAll(async () => {
+    await redis.del(`${prefix}:prices:latest`);
+    redis.disconnect();
+  });
+  const start = Date.parse('2026-12-05T10:30:00Z');
+  async function pollAt(minutes: number, buyKes: string, sellKes: string) {
+    const at = new Date(start + minutes * 60_000);
+    nock(FEED).get('/v1/gold').reply(200, { buyKesPerGram: buyKes, sellKesPerGram: sellKes, asOf: at.toISOString() });
+    return feed.poll(() => at).then(
+      (q) => ({ accepted: q.buyCentsPerGram }),
+      (err: Error) => ({ refused: err.name }),
+    );
+  }
+
+  test('when the feed steps down 9.5% an hour apart, across hour boundaries, then the second step pauses trading; after 24 hours the old high no longer counts', async () => {
+    expect(await pollAt(0, '10000.00', '9700.00')).toEqual({ accepted: 1_000_000 });
+    expect(await pollAt(61, '9050.00', '8778.50')).toEqual({ accepted: 905_000 });
+    // 9.5% below the last accepted quote, but 18% below the hour before's high: paused.
+    expect(await pollAt(122, '8190.00', '7944.30')).toEqual({ refused: 'PriceJump' });
+    expect((await feed.status()).paused?.quote.buyCentsPerGram).toBe(819_000);
+    // A day and more later the 10,000 high has left the window; 8,190 is within 10% of 9,050.
+    expect(await pollAt(61 + 25 * 60, '8190.00', '7944.30')).toEqual({ accepted: 819_000 });
   });
 });
