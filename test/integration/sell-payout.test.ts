@@ -347,6 +347,11 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     const ack = await postCallback(svc.url, queueTimeout(payout.id), TIMEOUT_PATH);
     expect(ack).toMatchObject({ status: 200, json: { ResultCode: 0, ResultDesc: 'Accepted' } });
     await waitFor(() => svc.db('payout_status_queries').where({ payout_id: payout.id }).whereNotNull('query_originator_conversation_id').first(), 'the status query');
+    // Copies of the timeout ask nothing more: each check would count towards PAYOUT_STATUS_CHECKS.
+    const checksBefore = (await svc.db('payouts').where({ id: payout.id }).first()).status_checks;
+    for (const _ of [1, 2, 3]) expect((await postCallback(svc.url, queueTimeout(payout.id), TIMEOUT_PATH)).status).toBe(200);
+    expect((await svc.db('payouts').where({ id: payout.id }).first()).status_checks).toBe(checksBefore);
+    expect(await svc.db('mpesa_callbacks').where({ kind: 'b2c_timeout', originator_conversation_id: payout.id }).pluck('outcome')).toEqual(['status_check', 'duplicate', 'duplicate', 'duplicate']);
     expect(await orderStatus(svc, order.id)).toBe('payout_sent');
     expect(await svc.db('transfers').where({ pending_id: `sell-${order.id}` }).first()).toBeUndefined();
     expect(status).toHaveLength(1);
@@ -383,6 +388,9 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 125_000 });
     expect(await callbacksFor(svc, payout.id)).toEqual([
       { kind: 'b2c_timeout', outcome: 'status_check' },
+      { kind: 'b2c_timeout', outcome: 'duplicate' },
+      { kind: 'b2c_timeout', outcome: 'duplicate' },
+      { kind: 'b2c_timeout', outcome: 'duplicate' },
       { kind: 'b2c_status', outcome: 'undecided' },
       { kind: 'b2c_status', outcome: 'settled' },
       { kind: 'b2c_status', outcome: 'duplicate' },

@@ -114,6 +114,10 @@ export async function settleQueueTimeout(deps: PayoutSettleDeps, timeout: QueueT
         .whereIn('status', ['created', 'requested'])
         .update({ status: 'accepted', accepted_at: trx.fn.now(), maybe_sent: true, updated_at: trx.fn.now() });
       await transitionOrder(trx, order.id, ['payout_requested'], 'payout_sent');
+      // One timeout asks at once; its copies add nothing (each check counts towards PAYOUT_STATUS_CHECKS,
+      // so copies would push the sale into review before M-Pesa had time to answer).
+      const asked = await trx('mpesa_callbacks').where({ kind: 'b2c_timeout', originator_conversation_id: payout.id, outcome: 'status_check' }).first('id');
+      if (asked) return { outcome: 'duplicate' };
       await scheduleStatusCheck(trx, deps.outbox, payout.id, 0);
       return { outcome: 'status_check' };
     };
