@@ -5,7 +5,7 @@ import { migrateLatest } from './db/knex';
 import { createApp } from './http/app';
 import { createProbeApp } from './http/probe-app';
 import { startWorkers } from './jobs/workers';
-import { raisePriceJumpAlert } from './prices/price-jump';
+import { closeResumedPriceJumps, raisePriceJumpAlert } from './prices/price-jump';
 import { HttpPriceFeed } from './prices/price-source';
 import type { Logger } from './lib/logger';
 import { fundDemoPoolOnce } from './sandbox/demo-pool';
@@ -54,7 +54,7 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
   const probeServer = !server && run.ops.workerHttpPort !== null ? await listen(run.ops.workerHttpPort, createProbeApp(services)) : null;
   const workers = run.role !== 'web' ? startWorkers(services) : null;
   // PRICE_PROVIDER=http: the worker polls the feed in the background; requests only read the stored quote.
-  const pricePolling = run.role !== 'web' && services.prices instanceof HttpPriceFeed ? services.prices.startPolling(log, (jump) => raisePriceJumpAlert(services, jump)) : null;
+  const pricePolling = run.role !== 'web' && services.prices instanceof HttpPriceFeed ? services.prices.startPolling(log, (jump) => raisePriceJumpAlert(services, jump), () => closeResumedPriceJumps(services.db)) : null;
   log.info({ role: run.role, port, queues: services.backends.kind, mpesa: run.mpesa.environment }, 'service started');
   if (run.b2c?.certificateSource && run.b2c.certificatePem) {
     // Safaricom encrypts nothing back: a wrong certificate only shows as B2C results "initiator information

@@ -5,7 +5,7 @@ import { logOpsAlerts, raiseOpsAlert } from '../notifications/ops-alerts';
 import type { PriceJump } from './price-quote';
 import type { AcceptPaused, HttpPriceFeed } from './price-source';
 
-/** The feed jumped and trading is paused: one `price_jump` alert per accepted quote it jumped from. */
+/** The feed jumped and trading is paused: one `price_jump` alert per pause, however many polls it lasts. */
 export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: PriceJump): Promise<void> {
   const alert = await deps.db.transaction((trx) =>
     raiseOpsAlert(trx, {
@@ -14,7 +14,7 @@ export async function raisePriceJumpAlert(deps: { db: Db; log: Logger }, jump: P
       orderId: null,
       message: `Gold price feed moved more than ${jump.maxMovePercent}% (buy ${formatKes(jump.last.buyCentsPerGram)} -> ${formatKes(jump.quote.buyCentsPerGram)} KES/g): trading is paused until the feed comes back or an operator accepts the new price`,
       details: { last: jump.last, quote: jump.quote, maxMovePercent: jump.maxMovePercent },
-      dedupeKey: `price-jump-${jump.last.asOf}`,
+      dedupeKey: `price-jump-${jump.since}`,
     }),
   );
   logOpsAlerts(deps.log, [alert]);
@@ -35,4 +35,9 @@ export async function acceptPausedPrice(
     .whereNull('resolved_at')
     .update({ resolved_at: deps.db.fn.now(), resolution: `price accepted by ${by.operator}: ${by.note}` });
   return answer;
+}
+
+/** The feed came back within the band by itself and trading resumed: the pause's alerts are answered. */
+export async function closeResumedPriceJumps(db: Db): Promise<void> {
+  await db('ops_alerts').where({ kind: 'price_jump' }).whereNull('resolved_at').update({ resolved_at: db.fn.now(), resolution: 'the feed came back within the band: trading resumed' });
 }

@@ -30,7 +30,8 @@ export interface PriceSettings {
 
 /** A polled quote that moved too far from the last accepted one: trading is paused, nothing was used. */
 export class PriceJump extends Error {
-  constructor(readonly last: PriceQuote, readonly quote: PriceQuote, readonly maxMovePercent: number) {
+  /** `since`: when this pause began (polls while paused keep it), one alert per pause. */
+  constructor(readonly last: PriceQuote, readonly quote: PriceQuote, readonly maxMovePercent: number, readonly since: string = quote.asOf) {
     super(`price feed moved more than ${maxMovePercent}% from the last accepted quote: trading paused`);
     this.name = 'PriceJump';
   }

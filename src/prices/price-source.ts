@@ -8,7 +8,7 @@ import { FixedPrices, movedTooFar, parseFeedAnswer, PriceJump, type PriceQuote, 
  * quote that jumped too far from it (kept for the operator to look at and accept).
  */
 interface StoredPrices extends PriceQuote {
-  paused?: { quote: PriceQuote; at: string };
+  paused?: { quote: PriceQuote; at: string; since?: string };
   /**
    * The lowest and highest accepted prices of each hour of the last DRIFT_WINDOW_HOURS: every poll is
    * measured against all of them, so a feed cannot walk the price in steps just inside the band, and no
@@ -112,6 +112,11 @@ export class HttpPriceFeed implements PriceSource {
    * small steps cannot add up to a jump). A later answer back within the band resumes trading.
    */
   async poll(now = () => new Date()): Promise<PriceQuote> {
+    return (await this.pollOnce(now)).quote;
+  }
+
+  /** poll, and whether the accepted quote ended a pause (the feed came back within the band by itself). */
+  async pollOnce(now = () => new Date()): Promise<{ quote: PriceQuote; resumed: boolean }> {
     const res = await axios.get(this.url, { timeout: Math.min(10_000, this.pollSeconds * 1000), headers: { accept: 'application/json' }, validateStatus: () => true });
     if (res.status !== 200) throw new Error(`price feed answered HTTP ${res.status}`);
     const quote = parseFeedAnswer(res.data, now());
@@ -120,16 +125,17 @@ export class HttpPriceFeed implements PriceSource {
       const at = now();
       const stored = await this.stored();
       // Only a brand-new store (or one that lost its data) has no baseline: the first quote sets it.
-      if (!stored) return this.accept(quote, withAccepted([], quote, at));
+      if (!stored) return { quote: await this.accept(quote, withAccepted([], quote, at)), resumed: false };
       const last = acceptedOf(stored);
       // A store written before the window existed starts it from the last accepted quote.
       const bands = stored.bands ?? withAccepted([], last, at);
       const from = movedTooFar(last, quote, this.maxMovePercent) ? last : driftedFrom(bands, quote, this.maxMovePercent, at);
       if (from) {
-        await this.store({ ...last, bands, paused: { quote, at: at.toISOString() } });
-        throw new PriceJump(from, quote, this.maxMovePercent);
+        const since = stored.paused?.since ?? stored.paused?.at ?? at.toISOString();
+        await this.store({ ...last, bands, paused: { quote, at: at.toISOString(), since } });
+        throw new PriceJump(from, quote, this.maxMovePercent, since);
       }
-      return this.accept(quote, withAccepted(bands, quote, at));
+      return { quote: await this.accept(quote, withAccepted(bands, quote, at)), resumed: stored.paused !== undefined };
     });
   }
 
@@ -186,7 +192,7 @@ export class HttpPriceFeed implements PriceSource {
    * Polls now and then every PRICE_POLL_SECONDS. With several processes, a short lock in the shared
    * store lets one of them poll per interval.
    */
-  startPolling(log: Logger, onJump: (jump: PriceJump) => Promise<void> = async () => {}): { close(): void } {
+  startPolling(log: Logger, onJump: (jump: PriceJump) => Promise<void> = async () => {}, onResume: () => Promise<void> = async () => {}): { close(): void } {
     const periodMs = this.pollSeconds * 1000;
     const lockKey = `${this.keyPrefix}:prices:poll-lock`;
     const me = `${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -196,8 +202,9 @@ export class HttpPriceFeed implements PriceSource {
       running = true;
       try {
         if (!(await this.kv.setIfAbsent(lockKey, me, Math.max(500, periodMs - 250)))) return;
-        const q = await this.poll();
+        const { quote: q, resumed } = await this.pollOnce();
         log.debug({ buy: q.buyCentsPerGram, sell: q.sellCentsPerGram, asOf: q.asOf }, 'gold price updated');
+        if (resumed) await onResume().catch((e: Error) => log.error({ err: e.message }, 'closing price jump alerts failed'));
       } catch (err) {
         if (err instanceof PriceJump) await onJump(err).catch((e: Error) => log.error({ err: e.message }, 'price jump alert failed'));
         else log.warn({ err: (err as Error).message }, 'gold price poll failed');

@@ -73,6 +73,9 @@ describe('a price feed that jumps pauses trading', () => {
     answer = { buyKesPerGram: '9100.00', sellKesPerGram: '8800.00' };
     await waitFor(async () => (await prices()).quote?.buyCentsPerGram === 910_000, 'trading to resume');
     expect((await prices()).paused).toBeNull();
+    // The pause's alert is answered by the feed's return (closing it by hand would be refused).
+    await waitFor(async () => (await openAlerts()).length === 0, 'the price_jump alert to close');
+    expect((await svc.db('ops_alerts').where({ id: alerts[0].id }).first()).resolution).toBe('the feed came back within the band: trading resumed');
     expect((await dial(svc.url, ['1', '900'], { phoneNumber: phone })).last).toBe(`CON ${en.ussd.buyConfirm('900', '0.0989', '9,100')}`);
   });
 
