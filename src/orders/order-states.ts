@@ -3,7 +3,7 @@
  * that transitionOrder enforces. A move not in the table is a bug: it throws instead of writing.
  *
  *   buy:   created -> reserved -> stk_requested -> stk_sent -> paid | failed | expired | review
- *   sell:  reserved -> payout_requested -> payout_sent -> paid | failed | review
+ *   sell:  reserved -> payout_requested -> payout_sent -> paid | failed | review  (reserved -> review: gold already posted)
  *   late:  failed | expired -> paid | review        (a payment after we gave up: credited, or held)
  *   held:  paid -> review                          (paid while its reservation was already released and the pool is short)
  *   ops:   review -> paid | refunded | closed | failed | review
@@ -47,7 +47,7 @@ export const NOT_COUNTED_FOR_LIMITS: readonly OrderStatus[] = ['failed', 'expire
 /** from -> the statuses it may move to. */
 export const ORDER_MOVES: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
   created: ['reserved', 'failed'],
-  reserved: ['stk_requested', 'payout_requested', 'failed'],
+  reserved: ['stk_requested', 'payout_requested', 'failed', 'review'],
   stk_requested: ['stk_sent', 'paid', 'failed', 'expired', 'review'],
   stk_sent: ['paid', 'failed', 'expired', 'review'],
   payout_requested: ['payout_sent', 'paid', 'failed', 'review'],

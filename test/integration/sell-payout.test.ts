@@ -500,19 +500,16 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await svc.db('ops_alerts').where({ order_id: order.id }).count({ n: '*' }).first()).toEqual({ n: 0 });
   });
 
-  test('when a failure Result comes for a sale whose gold the ledger had already posted, then already_resolved (posted) is not ignored: nothing is recorded (503), the seller is not told it failed', async () => {
+  test('when a failure Result comes for a sale whose gold the ledger had already posted, then already_resolved (posted) is not ignored: the sale is held for review with a payout_ledger_conflict alert, the seller is not told it failed', async () => {
     const { customer, order, payout } = await acceptedSale(svc);
     await svc.db.transaction((trx) => resolvePendingTransfer(trx, `sell-${order.id}`, 'posted'));
     const res = await postCallback(svc.url, b2cFailure(payout.id, 2001, 'The initiator information is invalid.'), RESULT_PATH);
-    expect(res.status).toBe(503);
-    expect(await orderStatus(svc, order.id)).toBe('payout_sent');
-    expect(await svc.db('payouts').where({ id: payout.id }).first()).toMatchObject({ status: 'accepted', settled_at: null });
+    expect(res.status).toBe(200);
+    expect(await svc.db('orders').where({ id: order.id }).first()).toMatchObject({ status: 'review', failure_code: 'payout_ledger_conflict' });
+    expect(await svc.db('ops_alerts').where({ order_id: order.id }).select('kind', 'severity')).toEqual([{ kind: 'payout_ledger_conflict', severity: 'error' }]);
     expect(await svc.db('sms_messages').where({ dedupe_key: `sell-failed-${order.id}` }).first()).toBeUndefined();
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 125_000 });
-    // M-Pesa's success then completes it as this very sale's posted gold.
-    mockAtSmsAccepted([]);
-    await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
-    expect(await orderStatus(svc, order.id)).toBe('paid');
+    expect(await svc.db('transfers').where({ pending_id: `sell-${order.id}` }).select('status')).toEqual([{ status: 'posted' }]);
   });
 
   test('when a Result, a timeout or a status answer names an unknown payout, then it is acknowledged and kept as an orphan, changing nothing', async () => {

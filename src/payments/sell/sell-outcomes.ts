@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { catalogFor } from '../../i18n';
 import type { Outbox } from '../../infra/outbox';
-import { postedGold, release, settle, transferIds } from '../../ledger/gold';
+import { postedGold, release, reservationState, settle, transferIds } from '../../ledger/gold';
 import { formatGrams, formatKes } from '../../lib/units';
 import { raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
 import { queueSms } from '../../notifications/queue-sms';
@@ -42,10 +42,22 @@ export async function failSellOrder(
   from: readonly OrderStatus[],
   failure: { code: string; description: string; reason: SellFailureReason; result?: PayoutResultColumns },
 ): Promise<boolean> {
+  // Gold already POSTED to the pool: telling the seller the sale failed would take it from them. The
+  // sale is held for a person instead (nothing moves); voided or expired is the gold back either way.
+  if ((await reservationState(trx, transferIds.sale(order.id))) === 'posted') {
+    if (!(await holdSellOrderForReview(trx, order, payout, from, { code: 'payout_ledger_conflict', description: `M-Pesa reports the payout failed (${failure.code}) but the sale's gold was already posted to the pool`, ...(failure.result ? { result: failure.result } : {}) }))) return false;
+    await raiseOpsAlert(trx, {
+      kind: 'payout_ledger_conflict',
+      severity: 'error',
+      orderId: order.id,
+      message: "M-Pesa reports a sale's payout failed, but its gold was already posted to the pool: check the M-Pesa statement, then resolve the order (paid_out if the money left)",
+      details: { payoutId: payout.id, failure: failure.code, transfer: 'posted' },
+      dedupeKey: `payout-ledger-conflict-${payout.id}`,
+    });
+    return false;
+  }
   const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
   if (!moved) return false;
-  // Already voided or expired: the gold is back either way. Already POSTED: the gold went to the pool,
-  // and telling the seller the sale failed would take it from them: release throws (the transaction rolls back).
   await release(trx, transferIds.sale(order.id), 'voided');
   await trx('payouts')
     .where({ id: payout.id })
