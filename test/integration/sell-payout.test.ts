@@ -666,6 +666,34 @@ describe('selling gold for an M-Pesa B2C payout', () => {
   });
 });
 
+/**
+ * A KES 1,000 sale whose two B2C attempts got no answer (a reset): the gold held, the payout maybe
+ * sent. Daraja acknowledges `statusQueries` Transaction Status queries with ids `q-<tag>-<n>-<phone>`
+ * (`statusIds` gives the n-th pair, for the answer the test posts).
+ */
+async function unansweredSale(svc: TestService, tag: string, statusQueries: number) {
+  const msisdn = newPhone();
+  const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
+  mockDarajaToken();
+  nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
+  if (statusQueries > 0) {
+    let n = 0;
+    nock(DARAJA_HOST)
+      .post(STATUS_PATH)
+      .times(statusQueries)
+      .reply(() => {
+        const ids = statusIds(tag, ++n, msisdn);
+        return [200, { OriginatorConversationID: ids.queryId, ConversationID: ids.queryConversationId, ResponseCode: '0', ResponseDescription: 'ok' }];
+      });
+  }
+  const placed = await sell(svc, msisdn, customer.id, 1000);
+  if (!placed.ok) throw new Error('refused');
+  const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+  return { msisdn, customer, orderId: placed.orderId, payout };
+}
+
+const statusIds = (tag: string, n: number, msisdn: string) => ({ queryId: `q-${tag}-${n}-${msisdn}`, queryConversationId: `AG_${tag}_${n}_${msisdn}` });
+
 describe('the Transaction Status chain', () => {
   let svc: TestService;
   beforeAll(async () => {
@@ -712,113 +740,66 @@ describe('the Transaction Status chain', () => {
   });
 
   test('when the request never got an answer and M-Pesa says "not found", then after the last check the gold goes back', async () => {
-    const msisdn = newPhone();
-    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
     const sms: CapturedSms[] = [];
-    mockDarajaToken();
-    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
-    let n = 0;
-    nock(DARAJA_HOST)
-      .post(STATUS_PATH)
-      .times(2)
-      .reply(() => {
-        n += 1;
-        return [200, { OriginatorConversationID: `q-lost-${n}-${msisdn}`, ConversationID: `AG_lost_${n}_${msisdn}`, ResponseCode: '0', ResponseDescription: 'ok' }];
-      });
     mockAtSmsAccepted(sms);
-    const placed = await sell(svc, msisdn, customer.id, 1000);
-    if (!placed.ok) throw new Error('refused');
-    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    const { msisdn, customer, orderId, payout } = await unansweredSale(svc, 'lost', 2);
     for (const i of [1, 2]) {
       await waitFor(() => svc.db('payout_status_queries').where({ payout_id: payout.id, check_no: i }).whereNotNull('query_originator_conversation_id').first(), `status query ${i}`);
-      await postCallback(svc.url, statusResult({ queryId: `q-lost-${i}-${msisdn}`, queryConversationId: `AG_lost_${i}_${msisdn}` }), STATUS_RESULT_PATH);
+      await postCallback(svc.url, statusResult(statusIds('lost', i, msisdn)), STATUS_RESULT_PATH);
     }
-    await waitForStatus(svc, placed.orderId, ['failed'], 'the sale to fail');
-    expect(await svc.db('orders').where({ id: placed.orderId }).first()).toMatchObject({ failure_code: 'payout_not_sent' });
+    await waitForStatus(svc, orderId, ['failed'], 'the sale to fail');
+    expect(await svc.db('orders').where({ id: orderId }).first()).toMatchObject({ failure_code: 'payout_not_sent' });
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 0, debits_posted: 0 });
     await waitFor(() => Promise.resolve(sms.length === 1), 'the failure SMS');
   });
 
+
   test('when the request never got an answer but a queue timeout shows M-Pesa had it, then "not found" on every check holds the gold for review (never returned)', async () => {
-    const msisdn = newPhone();
-    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
-    mockDarajaToken();
-    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
-    let n = 0;
-    nock(DARAJA_HOST)
-      .post(STATUS_PATH)
-      .times(3)
-      .reply(() => {
-        n += 1;
-        return [200, { OriginatorConversationID: `q-qt-${n}-${msisdn}`, ConversationID: `AG_qt_${n}_${msisdn}`, ResponseCode: '0', ResponseDescription: 'ok' }];
-      });
-    const placed = await sell(svc, msisdn, customer.id, 1000);
-    if (!placed.ok) throw new Error('refused');
-    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    const { msisdn, customer, orderId, payout } = await unansweredSale(svc, 'qt', 3);
     expect((await postCallback(svc.url, queueTimeout(payout.id), TIMEOUT_PATH)).status).toBe(200);
     expect(await svc.db('payouts').where({ id: payout.id }).first()).toMatchObject({ status: 'accepted', maybe_sent: true });
-    expect(await orderStatus(svc, placed.orderId)).toBe('payout_sent');
+    expect(await orderStatus(svc, orderId)).toBe('payout_sent');
     // Every query that goes out is answered "not found", until the chain decides.
     for (let i = 1; ; i++) {
       const next = await waitFor(async () => {
         const q = await svc.db('payout_status_queries').where({ payout_id: payout.id }).whereNull('answered_at').whereNotNull('query_originator_conversation_id').first();
         if (q) return q;
-        return (await orderStatus(svc, placed.orderId)) === 'payout_sent' ? undefined : 'decided';
+        return (await orderStatus(svc, orderId)) === 'payout_sent' ? undefined : 'decided';
       }, `status query ${i} or a decision`);
       if (next === 'decided') break;
       const k = Number(/^q-qt-(\d+)-/.exec(next.query_originator_conversation_id)![1]);
-      await postCallback(svc.url, statusResult({ queryId: `q-qt-${k}-${msisdn}`, queryConversationId: `AG_qt_${k}_${msisdn}` }), STATUS_RESULT_PATH);
+      await postCallback(svc.url, statusResult(statusIds('qt', k, msisdn)), STATUS_RESULT_PATH);
     }
-    expect(await svc.db('orders').where({ id: placed.orderId }).first()).toMatchObject({ status: 'review', failure_code: 'payout_unconfirmed' });
+    expect(await svc.db('orders').where({ id: orderId }).first()).toMatchObject({ status: 'review', failure_code: 'payout_unconfirmed' });
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 125_000, debits_posted: 0 });
     // Settle it so the books and later tests see a closed sale.
     mockAtSmsAccepted([]);
     await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
-    expect(await orderStatus(svc, placed.orderId)).toBe('paid');
+    expect(await orderStatus(svc, orderId)).toBe('paid');
   });
 
   test('when a chain check past the last comes after the reconciliation sweep began on the payout, then it stands down: the sweep decides', async () => {
-    const msisdn = newPhone();
-    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
-    mockDarajaToken();
-    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
-    const placed = await sell(svc, msisdn, customer.id, 1000);
-    if (!placed.ok) throw new Error('refused');
-    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    const { customer, orderId, payout } = await unansweredSale(svc, 'sd', 0);
     await waitFor(() => svc.db('outbox').where({ job_id: `payout-status-${payout.id}-1` }).first(), 'the first status check to be scheduled');
     // As if the sweep had asked twice (its checks share the counter) and a late queue timeout scheduled one more.
     await svc.db('payouts').where({ id: payout.id }).update({ sweep_checks: 2, status_checks: 3 });
     await runPayoutStatusCheck(svc.running.services, payout.id, 3, false);
-    expect(await orderStatus(svc, placed.orderId)).toBe('payout_requested');
+    expect(await orderStatus(svc, orderId)).toBe('payout_requested');
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 125_000 });
     mockAtSmsAccepted([]);
     await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() }), RESULT_PATH);
-    expect(await orderStatus(svc, placed.orderId)).toBe('paid');
+    expect(await orderStatus(svc, orderId)).toBe('paid');
   });
 
   test('when M-Pesa first says "not found" but the last check is answered with anything else, then the gold stays held for review', async () => {
-    const msisdn = newPhone();
-    const customer = await giveGold(svc, msisdn, UG_PER_GRAM);
-    mockDarajaToken();
-    nock(DARAJA_HOST).post(B2C_PATH).times(2).replyWithError('socket hang up');
-    let n = 0;
-    nock(DARAJA_HOST)
-      .post(STATUS_PATH)
-      .times(2)
-      .reply(() => {
-        n += 1;
-        return [200, { OriginatorConversationID: `q-mixed-${n}-${msisdn}`, ConversationID: `AG_mixed_${n}_${msisdn}`, ResponseCode: '0', ResponseDescription: 'ok' }];
-      });
-    const placed = await sell(svc, msisdn, customer.id, 1000);
-    if (!placed.ok) throw new Error('refused');
-    const payout = await waitFor(() => svc.db('payouts').where({ order_id: placed.orderId, attempts: 2 }).first(), 'both attempts');
+    const { msisdn, customer, orderId, payout } = await unansweredSale(svc, 'mixed', 2);
     const answers = [{}, { resultCode: 2001, resultDesc: 'The initiator information is invalid.' }];
     for (const i of [1, 2]) {
       await waitFor(() => svc.db('payout_status_queries').where({ payout_id: payout.id, check_no: i }).whereNotNull('query_originator_conversation_id').first(), `status query ${i}`);
-      await postCallback(svc.url, statusResult({ queryId: `q-mixed-${i}-${msisdn}`, queryConversationId: `AG_mixed_${i}_${msisdn}`, ...answers[i - 1] }), STATUS_RESULT_PATH);
+      await postCallback(svc.url, statusResult({ ...statusIds('mixed', i, msisdn), ...answers[i - 1] }), STATUS_RESULT_PATH);
     }
-    await waitForStatus(svc, placed.orderId, ['review'], 'the sale to be held');
-    expect(await svc.db('orders').where({ id: placed.orderId }).first()).toMatchObject({ failure_code: 'payout_unconfirmed' });
+    await waitForStatus(svc, orderId, ['review'], 'the sale to be held');
+    expect(await svc.db('orders').where({ id: orderId }).first()).toMatchObject({ failure_code: 'payout_unconfirmed' });
     // The payout may still be queued at Daraja: the gold is neither returned nor taken.
     expect(await customerAccount(svc, customer.id)).toMatchObject({ debits_pending: 125_000, debits_posted: 0 });
   });

@@ -1,8 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
-import { createHash } from 'node:crypto';
 import { C2B_SPOOL_ATTEMPTS } from '../../infra/queues';
 import { c2bPayloadSchema, validateC2b } from '../../payments/c2b/c2b-payload';
-import { recordC2bConfirmation } from '../../payments/c2b/record-c2b-confirmation';
+import { bodyDigest, rawTransId, recordC2bConfirmation } from '../../payments/c2b/record-c2b-confirmation';
 import type { Services } from '../../services';
 import { CALLBACK_BODY_LIMIT, callbackGuard, callbackJson } from '../callback-guard';
 
@@ -49,7 +48,7 @@ export function c2bCallbackRouter(s: Services): Router {
       // Postgres is down: the confirmation waits in a queue until it can be recorded, and Safaricom is
       // told to try again too (the TransID makes whichever comes second a duplicate).
       const spooled = await spool(s, req.body);
-      s.log.error({ transId: transIdOf(req.body), spooled, err: (err as Error).message }, 'c2b confirmation not recorded');
+      s.log.error({ transId: rawTransId(req.body), spooled, err: (err as Error).message }, 'c2b confirmation not recorded');
       res.status(503).json({ ResultCode: '1', ResultDesc: 'Temporarily unavailable' });
     }
   });
@@ -58,16 +57,10 @@ export function c2bCallbackRouter(s: Services): Router {
 
 /** One job per distinct body (a repeat while Postgres is down adds nothing). False when the queue is down too. */
 async function spool(s: Services, body: unknown): Promise<boolean> {
-  const digest = createHash('sha256').update(JSON.stringify(body) ?? 'undefined').digest('hex');
   try {
-    await s.queues['c2b-confirmation'].add('c2b-confirmation', { body }, { jobId: `c2b-${digest}`, attempts: C2B_SPOOL_ATTEMPTS });
+    await s.queues['c2b-confirmation'].add('c2b-confirmation', { body }, { jobId: `c2b-${bodyDigest(body)}`, attempts: C2B_SPOOL_ATTEMPTS });
     return true;
   } catch {
     return false;
   }
 }
-
-const transIdOf = (body: unknown) => {
-  const id = (body as { TransID?: unknown } | null)?.TransID;
-  return typeof id === 'string' ? id.slice(0, 40) : null;
-};

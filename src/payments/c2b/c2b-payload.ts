@@ -14,10 +14,12 @@ const text = (max: number) => z.union([z.string(), z.number()]).transform(String
 // Daraja sends null (or nothing) for fields it has no value for: a payment is never refused for that.
 const optionalText = (max: number) => text(max).nullish().transform((v) => v ?? undefined);
 
+/** M-Pesa transaction ids are 10 uppercase alphanumerics; a little slack for other formats. */
+export const TRANS_ID = /^[A-Z0-9]{6,20}$/;
+
 export const c2bPayloadSchema = z.object({
   TransactionType: optionalText(50),
-  // M-Pesa transaction ids are 10 uppercase alphanumerics; a little slack for other formats.
-  TransID: z.string().regex(/^[A-Z0-9]{6,20}$/, 'not an M-Pesa transaction id'),
+  TransID: z.string().regex(TRANS_ID, 'not an M-Pesa transaction id'),
   TransTime: optionalText(20),
   // A decimal such as "100.00"; a number is accepted too, but never used as a float (parsed as text).
   TransAmount: text(20).pipe(z.string().regex(/^(?!0+(\.0+)?$)\d{1,9}(\.\d{1,2})?$/, 'not a positive amount')),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
 import { logOpsAlerts, raiseOpsAlert } from '../../notifications/ops-alerts';
-import { c2bPayloadSchema } from './c2b-payload';
+import { c2bPayloadSchema, TRANS_ID } from './c2b-payload';
 import { confirmC2b, type C2bDeps, type C2bOutcome } from './confirm-c2b';
 
 export type C2bRecorded = C2bOutcome | { outcome: 'unparsed' };
@@ -19,6 +19,17 @@ export function storable(value: unknown): unknown {
   return value;
 }
 
+/** A body's identity when nothing else in it can be trusted: sha256 of its JSON, hex. */
+export function bodyDigest(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body) ?? 'undefined').digest('hex');
+}
+
+/** The TransID as sent, if it is a string at all (for logs and alerts; not checked). */
+export function rawTransId(body: unknown): string | null {
+  const id = (body as { TransID?: unknown } | null)?.TransID;
+  return typeof id === 'string' ? id.slice(0, 40) : null;
+}
+
 /**
  * Whatever Safaricom posts to the confirmation URL is recorded: the money has already left the payer,
  * and a confirmation is not reliably sent again. A body we can read is confirmed (credited, review or
@@ -33,13 +44,13 @@ export async function recordC2bConfirmation(deps: C2bDeps & { log: Logger }, bod
   if (parsed.success) return confirmC2b(deps, parsed.data, raw);
 
   const fields = parsed.error.issues.map((i) => i.path.join('.')).filter(Boolean);
-  const digest = createHash('sha256').update(JSON.stringify(raw) ?? 'undefined').digest('hex').slice(0, 32);
-  const transId = typeof (raw as { TransID?: unknown } | null)?.TransID === 'string' ? String((raw as { TransID: string }).TransID).slice(0, 40) : null;
+  const digest = bodyDigest(raw).slice(0, 32);
+  const transId = rawTransId(raw);
   const alert = await deps.db.transaction(async (trx) => {
     await trx('mpesa_callbacks').insert({ kind: 'c2b_confirmation', outcome: 'unparsed', payload: JSON.stringify(raw ?? null) });
     // A readable TransID is taken by this payment, for review: a later readable copy of it is then a
     // duplicate, never credited beside a hand refund of this one.
-    if (transId && /^[A-Z0-9]{6,20}$/.test(transId)) {
+    if (transId && TRANS_ID.test(transId)) {
       await trx('c2b_payments')
         .insert({ trans_id: transId, bill_ref_number: '', amount_cents: 0, business_shortcode: '', status: 'review', review_reason: 'unparsed', payload: JSON.stringify(raw ?? null) })
         .onConflict('trans_id')

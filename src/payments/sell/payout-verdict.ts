@@ -70,7 +70,8 @@ export async function settlePayoutOutcome(trx: Knex.Transaction, deps: { outbox:
     if (v.kind === 'failure' && order.status === 'paid') {
       const byOperator = await trx('order_resolutions').where({ order_id: order.id, action: 'paid_out' }).first('operator');
       const decided = byOperator ? `an operator (${byOperator.operator}) marked it paid out` : 'M-Pesa reported it paid';
-      deps.log.error({ orderId: order.id, payoutId: payout.id, resultCode: v.result.result_code }, `payout reported failed after ${decided}`);
+      // The operator's name stays in the alert (the audit), out of the log.
+      deps.log.error({ orderId: order.id, payoutId: payout.id, resultCode: v.result.result_code, decidedBy: byOperator ? 'operator' : 'mpesa' }, 'payout reported failed after the sale was paid');
       await raiseOpsAlert(trx, {
         kind: 'payout_failed_after_paid',
         severity: 'error',

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { catalogFor } from '../../i18n';
 import type { Outbox } from '../../infra/outbox';
-import { postedGold, release, reservationState, settle, transferIds } from '../../ledger/gold';
+import { postedGold, reservationState, settle, transferIds } from '../../ledger/gold';
 import { formatGrams, formatKes } from '../../lib/units';
 import { raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
 import { queueSms } from '../../notifications/queue-sms';
@@ -58,7 +58,8 @@ export async function failSellOrder(
   }
   const moved = await transitionOrder(trx, order.id, from, 'failed', { failure_code: failure.code.slice(0, 100), failure_reason: failure.description.slice(0, 300) });
   if (!moved) return false;
-  await release(trx, transferIds.sale(order.id), 'voided');
+  // Checked just above under the order lock: the hold is pending, or already voided/expired (gold back either way).
+  await settle(trx, transferIds.sale(order.id), 'voided');
   await trx('payouts')
     .where({ id: payout.id })
     .update({
