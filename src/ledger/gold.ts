@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import {
   accountIdByCode,
   createPendingTransfer,
+  createTransfers,
+  resolvePendingTransfers,
   ensureCustomerAccount,
   InsufficientFunds,
   resolvePendingTransfer,
@@ -57,6 +59,38 @@ export async function holdForSale(trx: Knex.Transaction, m: Move & { customerAcc
     amount: m.gramsUg,
     reference: m.reference,
   });
+}
+
+/**
+ * Batched reserveFromPool: many buys' reservations in one statement (their customer accounts ensured in
+ * one more). Answers in input order; `insufficient` for a buy the pool could not cover once the ones before it
+ * in the batch were reserved (nothing moved for it, the others stand).
+ */
+export async function reserveManyFromPool(trx: Trx, moves: readonly Move[]): Promise<Array<'reserved' | 'exists' | 'insufficient'>> {
+  if (moves.length === 0) return [];
+  const customerIds = [...new Set(moves.map((m) => m.customerId))];
+  await trx.raw(
+    `INSERT INTO accounts (code, kind, customer_id, must_not_overdraft)
+     SELECT 'customer:' || c, 'customer', c, true FROM unnest(?::bigint[]) c ON CONFLICT (code) DO NOTHING`,
+    [customerIds],
+  );
+  const rows: Array<{ id: number; customer_id: number | null; code: string }> = await trx('accounts')
+    .whereIn('customer_id', customerIds)
+    .orWhere({ code: SYSTEM_ACCOUNTS.pool })
+    .select('id', 'customer_id', 'code');
+  const pool = rows.find((r) => r.code === SYSTEM_ACCOUNTS.pool)!.id;
+  const accountOf = new Map(rows.filter((r) => r.customer_id !== null).map((r) => [Number(r.customer_id), r.id]));
+  const results = await createTransfers(
+    trx,
+    moves.map((m) => ({ id: m.id, debitAccountId: pool, creditAccountId: accountOf.get(m.customerId)!, amount: m.gramsUg, reference: m.reference })),
+    'pending',
+  );
+  return results.map((r) => (r === 'created' ? 'reserved' : r));
+}
+
+/** Batched settle: many resolutions in one statement, answers in input order (`missing`: no such reservation). */
+export function settleMany(trx: Trx, items: ReadonlyArray<{ pendingId: string; how: Resolution }>) {
+  return resolvePendingTransfers(trx, items.map((i) => ({ pendingId: i.pendingId, resolution: i.how })));
 }
 
 /** Settles a pending transfer (post, void, expire); the ledger's answer is returned, never dropped. */

@@ -38,7 +38,7 @@ export async function ensureCustomerAccount(db: Trx, customerId: number): Promis
   return accountIdByCode(db, code);
 }
 
-interface NewTransfer {
+export interface NewTransfer {
   id: string;
   debitAccountId: number;
   creditAccountId: number;
@@ -124,6 +124,54 @@ export async function resolvePendingTransfer(
   }
   assertMoved(moved, pendingId);
   return { result: 'resolved', creditAccountId: moved.credit_account_id, creditPosted: moved.credit_posted };
+}
+
+/** What a batch did with each transfer, in input order. `insufficient`: the debit account could not cover it; nothing moved. */
+export type CreateOutcome = 'created' | 'exists' | 'insufficient';
+
+/**
+ * Many transfers in ONE statement (the SQL function of migration 017): every account locked once, lowest id
+ * first; overdraft decided item by item, in input order; each account row updated once with the sums. The
+ * batched twin of createPendingTransfer / createPostedTransfer: the same rows, the same balances (pinned by
+ * test/property/ledger-batch.test.ts). A transfer id that exists with other fields throws, like the single one.
+ */
+export async function createTransfers(db: Trx, items: readonly NewTransfer[], status: 'pending' | 'posted'): Promise<CreateOutcome[]> {
+  if (items.length === 0) return [];
+  for (const t of items) assertAmount(t.amount);
+  const { rows } = await db.raw(`SELECT ledger_create_transfers(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?) AS r`, [
+    items.map((t) => t.id),
+    items.map((t) => t.debitAccountId),
+    items.map((t) => t.creditAccountId),
+    items.map((t) => t.amount),
+    items.map((t) => t.reference),
+    items.map((t) => t.timeoutAt?.toISOString() ?? null) as string[],
+    status,
+  ]);
+  const results = rows[0].r as Array<CreateOutcome | 'conflict'>;
+  const clash = results.indexOf('conflict');
+  if (clash >= 0) throw new Error(`transfer ${items[clash]!.id} exists with different fields`);
+  return results as CreateOutcome[];
+}
+
+export type ResolveOutcome =
+  | { result: 'resolved'; creditAccountId: number; creditPosted: number }
+  | { result: 'already_resolved'; as: Resolution }
+  /** No pending transfer with that id (resolvePendingTransfer throws for it; a batch answers per item). */
+  | { result: 'missing' };
+
+/**
+ * Many resolutions in ONE statement: the batched twin of resolvePendingTransfer (same rows, same answers,
+ * creditPosted as it stood right after each item, in input order). A second resolution of the same reservation,
+ * in the table or earlier in the batch, is `already_resolved`.
+ */
+export async function resolvePendingTransfers(db: Trx, items: ReadonlyArray<{ pendingId: string; resolution: Resolution }>): Promise<ResolveOutcome[]> {
+  if (items.length === 0) return [];
+  const { rows } = await db.raw(`SELECT * FROM ledger_resolve_transfers(?::text[], ?::text[])`, [items.map((i) => i.pendingId), items.map((i) => i.resolution)]);
+  return (rows as Array<{ o_result: string; o_as: Resolution | null; o_credit_account_id: string | null; o_credit_posted: string | null }>).map((r) => {
+    if (r.o_result === 'resolved') return { result: 'resolved', creditAccountId: Number(r.o_credit_account_id), creditPosted: Number(r.o_credit_posted) };
+    if (r.o_result === 'already_resolved') return { result: 'already_resolved', as: r.o_as! };
+    return { result: 'missing' };
+  });
 }
 
 type BalanceColumn = 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted';
