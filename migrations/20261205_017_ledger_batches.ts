@@ -124,9 +124,30 @@ export async function up(knex: Knex): Promise<void> {
        WHERE a.id = d.id AND (d.dp <> 0 OR d.dpo <> 0 OR d.cp <> 0 OR d.cpo <> 0);
     END $$;
   `);
+  // Reservations and resolutions in one call and one commit (the LedgerBatcher's statement): every account of
+  // both locked first, in id order, then the reservations applied, then the resolutions.
+  await knex.raw(`
+    CREATE FUNCTION ledger_apply(
+      p_ids text[], p_debit bigint[], p_credit bigint[], p_amount bigint[], p_reference text[], p_timeout timestamptz[],
+      p_pending text[], p_how text[],
+      OUT created text[], OUT r_result text[], OUT r_as text[], OUT r_credit bigint[], OUT r_posted bigint[])
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM 1 FROM accounts
+        WHERE id = ANY(p_debit || p_credit)
+           OR id IN (SELECT debit_account_id FROM transfers WHERE id = ANY(p_pending) AND status = 'pending'
+                     UNION SELECT credit_account_id FROM transfers WHERE id = ANY(p_pending) AND status = 'pending')
+        ORDER BY id FOR UPDATE;
+      created := ledger_create_transfers(p_ids, p_debit, p_credit, p_amount, p_reference, p_timeout, 'pending');
+      SELECT array_agg(t.o_result ORDER BY t.ord), array_agg(t.o_as ORDER BY t.ord), array_agg(t.o_credit_account_id ORDER BY t.ord), array_agg(t.o_credit_posted ORDER BY t.ord)
+        INTO r_result, r_as, r_credit, r_posted
+        FROM ledger_resolve_transfers(p_pending, p_how) WITH ORDINALITY AS t(o_result, o_as, o_credit_account_id, o_credit_posted, ord);
+    END $$;
+  `);
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.raw('DROP FUNCTION IF EXISTS ledger_apply(text[], bigint[], bigint[], bigint[], text[], timestamptz[], text[], text[])');
   await knex.raw('DROP FUNCTION IF EXISTS ledger_resolve_transfers(text[], text[])');
   await knex.raw('DROP FUNCTION IF EXISTS ledger_create_transfers(text[], bigint[], bigint[], bigint[], text[], timestamptz[], text)');
 }

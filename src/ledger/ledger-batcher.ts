@@ -1,29 +1,37 @@
 import type { Db } from '../db/knex';
 import { Batcher } from '../lib/batcher';
-import { createTransfers, resolvePendingTransfers, type CreateOutcome, type NewTransfer, type Resolution, type ResolveOutcome } from './ledger';
+import { applyTransfers, type CreateOutcome, type NewTransfer, type Resolution, type ResolveOutcome } from './ledger';
+
+type Op = { reserve: NewTransfer } | { resolve: { pendingId: string; resolution: Resolution } };
 
 /**
- * Concurrent callers' reservations and resolutions, applied N per statement and commit (TigerBeetle pays the
- * durability cost once per batch of up to 8,190 transfers; this is the same idea on Postgres). Each call answers
- * after the COMMIT of the statement holding it. Overdraft is decided per item, so a reservation the pool cannot
- * cover answers `insufficient` without touching its neighbours.
+ * Concurrent callers' reservations and resolutions, applied together: one statement (ledger_apply) and one
+ * durable commit per batch. TigerBeetle pays the durability cost once per batch of up to 8,190 transfers; this
+ * is the same idea on Postgres. Each call answers after the COMMIT holding it. Overdraft is decided per item, so
+ * a reservation the pool cannot cover answers `insufficient` without touching its neighbours; a batch that
+ * throws is retried one item at a time (src/lib/batcher.ts).
  */
 export class LedgerBatcher {
-  private readonly reservations: Batcher<NewTransfer, CreateOutcome>;
-  private readonly resolutions: Batcher<{ pendingId: string; resolution: Resolution }, ResolveOutcome>;
+  private readonly ops: Batcher<Op, CreateOutcome | ResolveOutcome>;
 
   constructor(db: Db, maxBatch = 256) {
-    this.reservations = new Batcher((items) => createTransfers(db, items, 'pending'), { maxBatch });
-    this.resolutions = new Batcher((items) => resolvePendingTransfers(db, items), { maxBatch });
+    this.ops = new Batcher(async (items) => {
+      const reservations = items.flatMap((o) => ('reserve' in o ? [o.reserve] : []));
+      const resolutions = items.flatMap((o) => ('resolve' in o ? [o.resolve] : []));
+      const { created, resolved } = await applyTransfers(db, reservations, resolutions);
+      let c = 0;
+      let r = 0;
+      return items.map((o) => ('reserve' in o ? created[c++]! : resolved[r++]!));
+    }, { maxBatch });
   }
 
-  /** Pending transfer (a reservation), committed when this resolves. */
+  /** A pending transfer (a reservation), committed when this resolves. */
   reserve(t: NewTransfer): Promise<CreateOutcome> {
-    return this.reservations.submit(t);
+    return this.ops.submit({ reserve: t }) as Promise<CreateOutcome>;
   }
 
   /** Post, void or expire a reservation, committed when this resolves. */
   resolve(pendingId: string, resolution: Resolution): Promise<ResolveOutcome> {
-    return this.resolutions.submit({ pendingId, resolution });
+    return this.ops.submit({ resolve: { pendingId, resolution } }) as Promise<ResolveOutcome>;
   }
 }

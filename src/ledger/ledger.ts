@@ -138,15 +138,7 @@ export type CreateOutcome = 'created' | 'exists' | 'insufficient';
 export async function createTransfers(db: Trx, items: readonly NewTransfer[], status: 'pending' | 'posted'): Promise<CreateOutcome[]> {
   if (items.length === 0) return [];
   for (const t of items) assertAmount(t.amount);
-  const { rows } = await db.raw(`SELECT ledger_create_transfers(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?) AS r`, [
-    items.map((t) => t.id),
-    items.map((t) => t.debitAccountId),
-    items.map((t) => t.creditAccountId),
-    items.map((t) => t.amount),
-    items.map((t) => t.reference),
-    items.map((t) => t.timeoutAt?.toISOString() ?? null) as string[],
-    status,
-  ]);
+  const { rows } = await db.raw(`SELECT ledger_create_transfers(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?) AS r`, [...transferArrays(items), status]);
   const results = rows[0].r as Array<CreateOutcome | 'conflict'>;
   const clash = results.indexOf('conflict');
   if (clash >= 0) throw new Error(`transfer ${items[clash]!.id} exists with different fields`);
@@ -167,11 +159,46 @@ export type ResolveOutcome =
 export async function resolvePendingTransfers(db: Trx, items: ReadonlyArray<{ pendingId: string; resolution: Resolution }>): Promise<ResolveOutcome[]> {
   if (items.length === 0) return [];
   const { rows } = await db.raw(`SELECT * FROM ledger_resolve_transfers(?::text[], ?::text[])`, [items.map((i) => i.pendingId), items.map((i) => i.resolution)]);
-  return (rows as Array<{ o_result: string; o_as: Resolution | null; o_credit_account_id: string | null; o_credit_posted: string | null }>).map((r) => {
-    if (r.o_result === 'resolved') return { result: 'resolved', creditAccountId: Number(r.o_credit_account_id), creditPosted: Number(r.o_credit_posted) };
-    if (r.o_result === 'already_resolved') return { result: 'already_resolved', as: r.o_as! };
-    return { result: 'missing' };
-  });
+  return (rows as Array<{ o_result: string; o_as: Resolution | null; o_credit_account_id: string | null; o_credit_posted: string | null }>).map(resolveOutcome);
+}
+
+/**
+ * Reservations and resolutions in ONE statement and commit (ledger_apply): all their accounts locked first, in
+ * id order; then the reservations, then the resolutions, each as createTransfers / resolvePendingTransfers would.
+ */
+export async function applyTransfers(
+  db: Trx,
+  reservations: readonly NewTransfer[],
+  resolutions: ReadonlyArray<{ pendingId: string; resolution: Resolution }>,
+): Promise<{ created: CreateOutcome[]; resolved: ResolveOutcome[] }> {
+  for (const t of reservations) assertAmount(t.amount);
+  const { rows } = await db.raw(`SELECT * FROM ledger_apply(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?::text[], ?::text[])`, [
+    ...transferArrays(reservations),
+    resolutions.map((i) => i.pendingId),
+    resolutions.map((i) => i.resolution),
+  ]);
+  const r = rows[0] as { created: Array<CreateOutcome | 'conflict'>; r_result: string[] | null; r_as: Array<Resolution | null> | null; r_credit: Array<string | null> | null; r_posted: Array<string | null> | null };
+  const clash = r.created.indexOf('conflict');
+  if (clash >= 0) throw new Error(`transfer ${reservations[clash]!.id} exists with different fields`);
+  const resolved = (r.r_result ?? []).map((result, i) => resolveOutcome({ o_result: result, o_as: r.r_as![i]!, o_credit_account_id: r.r_credit![i]!, o_credit_posted: r.r_posted![i]! }));
+  return { created: r.created as CreateOutcome[], resolved };
+}
+
+function transferArrays(items: readonly NewTransfer[]) {
+  return [
+    items.map((t) => t.id),
+    items.map((t) => t.debitAccountId),
+    items.map((t) => t.creditAccountId),
+    items.map((t) => t.amount),
+    items.map((t) => t.reference),
+    items.map((t) => t.timeoutAt?.toISOString() ?? null) as string[],
+  ];
+}
+
+function resolveOutcome(r: { o_result: string; o_as: Resolution | null; o_credit_account_id: string | number | null; o_credit_posted: string | number | null }): ResolveOutcome {
+  if (r.o_result === 'resolved') return { result: 'resolved', creditAccountId: Number(r.o_credit_account_id), creditPosted: Number(r.o_credit_posted) };
+  if (r.o_result === 'already_resolved') return { result: 'already_resolved', as: r.o_as! };
+  return { result: 'missing' };
 }
 
 type BalanceColumn = 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted';
