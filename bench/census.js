@@ -44,7 +44,8 @@ function counter(db, poolId) {
     c.statements++;
     if (process.env.CENSUS_TRACE) console.log('    ', q.__knexTxId ?? '-', sql.replace(/\s+/g, ' ').slice(0, 110));
     const conn = q.__knexUid;
-    const write = /^(insert|update|delete)\b/i.test(sql) || (/^with\b/i.test(sql) && /\b(insert\s+into|update\s+"?\w+"?\s+(\w+\s+)?set|delete\s+from)\b/i.test(sql));
+    // The ledger's SQL functions (migration 017, SELECT ledger_…) write too.
+    const write = /^(insert|update|delete)\b/i.test(sql) || /^select\b[^;]*\bledger_(apply|create_transfers|resolve_transfers)\(/i.test(sql) || (/^with\b/i.test(sql) && /\b(insert\s+into|update\s+"?\w+"?\s+(\w+\s+)?set|delete\s+from)\b/i.test(sql));
     // A commit with a WAL flush: COMMIT of a transaction, or a write statement outside one (autocommit).
     if (/^begin/i.test(sql)) inTransaction.set(conn, true);
     if (/^commit/i.test(sql)) c.commits++;
@@ -190,6 +191,13 @@ async function run({ resources, log = () => undefined }) {
     note('ledger createPendingTransfer (own transaction)', lr);
     const lp = await count.measure(() => ledger.resolvePendingTransfer(db, 'census-t1', 'posted'));
     note('ledger resolvePendingTransfer posted (own transaction)', lp);
+    const { LedgerBatcher } = dist('src/ledger/ledger-batcher');
+    const batcher = new LedgerBatcher(db);
+    const ids = Array.from({ length: 16 }, (_, i) => `census-b${i}`);
+    const br = await count.measure(() => Promise.all(ids.map((id) => batcher.reserve({ id, debitAccountId: poolId, creditAccountId: customer, amount: 1000, reference: 'census' }))));
+    note('ledger: 16 concurrent reservations through LedgerBatcher (one batch)', br);
+    const bp = await count.measure(() => Promise.all(ids.map((id) => batcher.resolve(id, 'posted'))));
+    note('ledger: their 16 posts through LedgerBatcher (one batch)', bp);
     return { rows, books: await ledger.checkBooks(db) };
   } finally {
     count?.restore();

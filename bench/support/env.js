@@ -24,7 +24,7 @@ for (const [name, value] of Object.entries({ BENCH_ADMIN_DATABASE_URL: ADMIN_DAT
 /** A module of the BUILT service (npm run build), so the bench measures what `npm start` runs. */
 function dist(relative) {
   const file = path.join(DIST, relative);
-  if (!fs.existsSync(file + '.js')) throw new Error(`${file}.js is missing: run \`npm run build\` first`);
+  if (!fs.existsSync(file + '.js') && !fs.existsSync(path.join(file, 'index.js'))) throw new Error(`${file}.js is missing: run \`npm run build\` first`);
   return require(file);
 }
 
