@@ -59,7 +59,6 @@ export class Batcher<I, O> {
     let out: O[];
     try {
       out = await this.run(batch.map((w) => w.item));
-      if (out.length !== batch.length) throw new Error(`batch of ${batch.length} answered ${out.length} results`);
     } catch (err) {
       if (batch.length === 1) {
         batch[0]!.reject(err);
@@ -67,6 +66,12 @@ export class Batcher<I, O> {
       }
       this.opts.onBatchError?.(err, batch.length);
       for (const w of batch) await this.runBatch([w]);
+      return;
+    }
+    if (out.length !== batch.length) {
+      // `run` returned, so it may have committed: a retry could apply items twice. A bug, told to every caller.
+      const err = new Error(`batch of ${batch.length} answered ${out.length} results`);
+      for (const w of batch) w.reject(err);
       return;
     }
     batch.forEach((w, i) => w.resolve(out[i]!));
