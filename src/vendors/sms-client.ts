@@ -1,4 +1,3 @@
-import africastalking from 'africastalking';
 import axios from 'axios';
 import type { Config } from '../config';
 import { VendorError } from '../lib/errors';
@@ -38,9 +37,15 @@ export function createSmsSender(config: AtSettings): SmsSender {
 }
 
 function viaSdk(config: AtSettings) {
-  const sms = africastalking({ username: config.username, apiKey: config.apiKey }).SMS;
-  return (to: string, message: string) =>
-    sms.send({ to: [to], message, ...(config.senderId ? { from: config.senderId } : {}) }) as Promise<unknown>;
+  // The SDK (~32 MB of RSS) is loaded on the first send: only the worker sends SMS, web processes never do.
+  let sms: ReturnType<typeof import('africastalking')>['SMS'] | undefined;
+  return (to: string, message: string) => {
+    if (!sms) {
+      const africastalking = require('africastalking') as typeof import('africastalking');
+      sms = africastalking({ username: config.username, apiKey: config.apiKey }).SMS;
+    }
+    return sms.send({ to: [to], message, ...(config.senderId ? { from: config.senderId } : {}) }) as Promise<unknown>;
+  };
 }
 
 function viaHttp(config: AtSettings) {

@@ -1,7 +1,4 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
-import type { Router } from 'express';
+import { Router } from 'express';
 import type { Services } from '../../services';
 
 export const QUEUES_PATH = '/ops/queues';
@@ -12,6 +9,21 @@ export const QUEUES_PATH = '/ops/queues';
  * (HTTP Basic, any user name, the token as password).
  */
 export function opsQueuesRouter(s: Services): Router {
+  // Bull Board (~17 MB of RSS) is loaded on the first visit to the dashboard, not by every web process at start:
+  // most never serve it (USSD and callbacks are what they are for).
+  let board: Router | undefined;
+  const router = Router();
+  router.use((req, res, next) => {
+    board ??= buildBoard(s);
+    board(req, res, next);
+  });
+  return router;
+}
+
+function buildBoard(s: Services): Router {
+  const { createBullBoard } = require('@bull-board/api') as typeof import('@bull-board/api');
+  const { BullMQAdapter } = require('@bull-board/api/bullMQAdapter') as typeof import('@bull-board/api/bullMQAdapter');
+  const { ExpressAdapter } = require('@bull-board/express') as typeof import('@bull-board/express');
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUES_PATH);
   createBullBoard({
