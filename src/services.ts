@@ -7,7 +7,7 @@ import type { Queues } from './infra/backends';
 import type { Logger } from './lib/logger';
 import { MetricsRegistry } from './infra/metrics';
 import type { Lifecycle } from './ops/readiness';
-import { createPhoneLimits, type PhoneLimits } from './orders/phone-limits';
+import { createPhoneLimits, USSD_LIMIT_PREFIX, type PhoneLimits } from './orders/phone-limits';
 import type { PriceSource } from './prices/price-quote';
 import { createPriceSource } from './prices/price-source';
 import { SessionStore } from './ussd/session-store';
@@ -40,6 +40,7 @@ export function createServices(config: RunConfig, log: Logger): Services {
   const db = createDb(config.databaseUrl, {}, log);
   const backends = createBackends(config, db, log);
   const outbox = new Outbox(db, backends.queues, log);
+  const limits = createPhoneLimits(backends, config.limits);
   return {
     config,
     log,
@@ -48,12 +49,15 @@ export function createServices(config: RunConfig, log: Logger): Services {
     kv: backends.kv,
     queues: backends.queues,
     outbox,
-    sessions: new SessionStore(backends.kv, config.queuePrefix, config.ussd.sessionTtlSeconds, config.ussd.resumeSeconds),
+    sessions: new SessionStore(backends.kv, config.queuePrefix, config.ussd.sessionTtlSeconds, config.ussd.resumeSeconds, {
+      ...(backends.ussdTurns ? { turns: backends.ussdTurns } : {}),
+      limit: { limiter: limits.ussdRequests, points: config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(config.queuePrefix) },
+    }),
     daraja: new DarajaClient(config.mpesa, backends.kv, config.queuePrefix, undefined, b2cSettingsFrom(config.b2c)),
     sms: createSmsSender(config.at),
     metrics: new MetricsRegistry(),
     lifecycle: { stopping: false },
-    limits: createPhoneLimits(backends, config.limits),
+    limits,
     prices: createPriceSource(config.prices, backends.kv, config.queuePrefix),
     async close() {
       await backends.close();

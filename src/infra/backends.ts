@@ -8,6 +8,7 @@ import { jobOptions, QUEUE_NAMES, workerOptions, type QueueKey } from './queues'
 import type { Logger } from '../lib/logger';
 import { PostgresKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './kv-store';
 import { memoryInsurance, wrapLimiter, type Limiter } from './limiter';
+import { redisUssdTurns, type UssdTurns } from './ussd-turns';
 
 /** What the rest of the code needs of a queue, whichever engine is behind it. */
 export interface JobQueue {
@@ -47,6 +48,8 @@ export interface Backends {
   dashboardQueues(): Queue[];
   /** At most `points` per key in each window of `durationSeconds`, counted across every process (rate-limiter-flexible). */
   limiter(name: string, points: number, durationSeconds: number): Limiter;
+  /** Redis only: a USSD request's limit tick and reads in one script, its writes in another (src/infra/ussd-turns.ts). */
+  ussdTurns?: UssdTurns;
   close(): Promise<void>;
 }
 
@@ -84,6 +87,7 @@ function redisBackends(config: RunConfig, url: string, log: Logger): Backends {
       watchWorker(new Worker(QUEUE_NAMES[queue], processor, { connection: workerConnection, prefix: config.queuePrefix, concurrency, ...workerOptions(config.jobs) }), log),
     runAndWait: waiter.runAndWait,
     dashboardQueues: () => Object.values(queues),
+    ussdTurns: redisUssdTurns(redis),
     limiter: (name, points, duration) =>
       wrapLimiter(
         new RateLimiterRedis({

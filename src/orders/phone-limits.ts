@@ -13,6 +13,9 @@ export interface PhoneLimits {
   stkPushes: Limiter;
 }
 
+/** The USSD request counter's key prefix (the limiter's name below), shared with the one-script path in src/infra/ussd-turns.ts. */
+export const USSD_LIMIT_PREFIX = (queuePrefix: string) => `${queuePrefix}:limit:ussd-requests`;
+
 export function createPhoneLimits(backends: Pick<Backends, 'limiter'>, limits: Config['limits']): PhoneLimits {
   return {
     ussdRequests: backends.limiter('ussd-requests', limits.ussdRequestsPerMinute, 60),

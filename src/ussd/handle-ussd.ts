@@ -12,7 +12,7 @@ import type { PriceSource } from '../prices/price-quote';
 import { formatReply, resume, snapshotOf, startMenu, step, type MenuContext, type Profile, type StepResult } from './machine';
 import { performEffect } from './perform-effect';
 import { screens } from './screens';
-import type { SessionStore, UssdSession } from './session-store';
+import type { CachedProfile, SessionStore, UssdSession } from './session-store';
 
 export interface UssdRequest {
   sessionId: string;
@@ -50,6 +50,9 @@ export const MAX_USSD_TEXT_CHARS = 200;
  */
 const PIN_EFFECTS: ReadonlySet<string> = new Set(['verifyPin', 'placeSellOrder', 'stagePin', 'savePin']);
 
+/** Effects that may change what the cached profile holds (PIN set, tries and lock; language). */
+const PROFILE_EFFECTS: ReadonlySet<string> = new Set([...PIN_EFFECTS, 'setLanguage']);
+
 /**
  * One Africa's Talking request -> one `CON`/`END` answer. Africa's Talking repeats every input of the
  * session in `text`, joined by `*`; we apply only the inputs not yet applied, so a repeated request
@@ -61,9 +64,10 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
   if (req.serviceCode !== deps.config.ussd.serviceCode) return formatReply({ end: true, text: t.ussd.wrongServiceCode });
   const msisdn = toMpesaMsisdn(req.phoneNumber);
   if (!msisdn) return formatReply({ end: true, text: t.ussd.notMpesaNumber });
-  // Before anything is read or written: a limited request changes nothing.
-  const limit = await deps.limits.ussdRequests.consume(msisdn);
-  if (!limit.allowed) {
+  // Before anything is read or written: a limited request changes nothing. With Redis, the same script also
+  // reads what this request needs (one round trip).
+  const turn = await deps.sessions.begin(msisdn, req.sessionId);
+  if (!turn.allowed) {
     deps.log.info({ phone: maskMsisdn(msisdn), limit: 'ussd_requests_per_minute' }, 'ussd request limited');
     return formatReply({ end: true, text: t.ussd.tooManyRequests });
   }
@@ -71,20 +75,29 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
   if (req.text.length > MAX_USSD_TEXT_CHARS) return formatReply({ end: true, text: t.ussd.invalidRequest });
   const inputs = req.text === '' ? [] : req.text.split('*');
   if (inputs.length > MAX_USSD_INPUTS) return formatReply({ end: true, text: t.ussd.invalidRequest });
-  let session = await deps.sessions.get(msisdn, req.sessionId);
+  let session = turn.session;
   if (session && (session.lastReply.end || inputs.length <= session.consumed)) return formatReply(session.lastReply);
 
   const ctx = contextFor(deps.config, msisdn);
+  let readProfile: CachedProfile | undefined;
   if (!session) {
-    // The first screen stays cheap: one upsert, one read of the resume record.
-    const [customer, dropped] = await Promise.all([findOrCreateCustomer(deps.db, msisdn), deps.sessions.getResume(msisdn)]);
-    const started = startMenu(screens, ctx, profileOf(customer, ctx.now), dropped ?? undefined);
-    session = { customerId: customer.id, msisdn, state: started.state, consumed: 0, lastReply: started.reply!, secretInputs: [] };
+    // A session's first screen: a returning customer's profile comes from the cache (no database); a new one,
+    // or one not seen for a while, is read (or created) in one statement and cached with this request's writes.
+    let profile = turn.profile;
+    let created = false;
+    if (!profile) {
+      const customer = await findOrCreateCustomer(deps.db, msisdn);
+      profile = readProfile = cachedProfileOf(customer);
+      created = customer.created;
+    }
+    const started = startMenu(screens, ctx, profileOf(profile, created, ctx.now), turn.resume ?? undefined);
+    session = { customerId: profile.customerId, msisdn, state: started.state, consumed: 0, lastReply: started.reply!, secretInputs: [] };
   }
 
   let result: StepResult = { state: session.state, reply: session.lastReply };
   const secretInputs = [...session.secretInputs];
   let pinChecks = 0;
+  let profileChanged = false;
   for (let i = session.consumed; i < inputs.length; i++) {
     // The position of every input typed on a PIN screen, so recorders of `text` can scrub it.
     if (screens[result.state.screen].secret) secretInputs.push(i);
@@ -96,6 +109,7 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
         result = { state: result.state, reply: { end: true, text: catalogFor(result.state.profile.language).ussd.invalidRequest } };
         break;
       }
+      if (PROFILE_EFFECTS.has(result.effect.type)) profileChanged = true;
       const outcome = await performEffect(deps, { customerId: session.customerId, msisdn, sessionId: req.sessionId }, result.effect, ctx);
       result = resume(screens, result.state, outcome, ctx);
     }
@@ -104,15 +118,12 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
   const reply = result.reply!;
 
   const next: UssdSession = { ...session, state: result.state, consumed: inputs.length, lastReply: reply, secretInputs };
-  await deps.sessions.save(msisdn, req.sessionId, next);
-  if (inputs.length > session.consumed) await recordResumePoint(deps.sessions, msisdn, snapshotOf(screens, result.state, reply));
+  const resumePoint = inputs.length > session.consumed ? snapshotOf(screens, result.state, reply) : undefined;
+  // A profile read before a PIN or language effect of this same request is stale already: not cached.
+  await deps.sessions.commit(msisdn, req.sessionId, next, resumePoint, profileChanged ? undefined : readProfile);
+  if (profileChanged) await deps.sessions.forgetProfile(msisdn);
   deps.metrics?.inc('ussd_screens_total', { screen: reply.end ? 'end' : result.state.screen });
   return formatReply(reply);
-}
-
-async function recordResumePoint(sessions: SessionStore, msisdn: string, snapshot: ReturnType<typeof snapshotOf>) {
-  if (snapshot === null) await sessions.clearResume(msisdn);
-  else if (snapshot !== undefined) await sessions.saveResume(msisdn, snapshot);
 }
 
 function contextFor(config: RunConfig, msisdn: string): MenuContext {
@@ -127,12 +138,16 @@ function contextFor(config: RunConfig, msisdn: string): MenuContext {
   };
 }
 
-function profileOf(customer: Customer, now: number): Profile {
-  const lockedUntil = customer.pinLockedUntil?.getTime() ?? null;
+function cachedProfileOf(c: Customer): CachedProfile {
+  return { customerId: c.id, language: c.language, hasPin: c.hasPin, languageChosen: c.languageChosen, pinLockedUntil: c.pinLockedUntil?.getTime() ?? null };
+}
+
+/** `created`: this very request created the customer (their first dial), so the menu offers a language first. */
+function profileOf(p: CachedProfile, created: boolean, now: number): Profile {
   return {
-    language: isLanguage(customer.language) ? customer.language : 'en',
-    offerLanguage: customer.created && !customer.languageChosen,
-    hasPin: customer.hasPin,
-    lockedUntil: lockedUntil !== null && lockedUntil > now ? lockedUntil : null,
+    language: isLanguage(p.language) ? p.language : 'en',
+    offerLanguage: created && !p.languageChosen,
+    hasPin: p.hasPin,
+    lockedUntil: p.pinLockedUntil !== null && p.pinLockedUntil > now ? p.pinLockedUntil : null,
   };
 }

@@ -1,4 +1,6 @@
 import type { KeyValueStore } from '../infra/kv-store';
+import type { Limiter } from '../infra/limiter';
+import type { UssdTurns } from '../infra/ussd-turns';
 import type { MenuState, Reply, Snapshot } from './machine';
 
 /**
@@ -16,13 +18,82 @@ export interface UssdSession {
   secretInputs: number[];
 }
 
+/**
+ * What the menu needs of a returning customer, kept in Redis between sessions so that a session's first screen
+ * reads no database. Only for showing the menu: every decision (a PIN check, a lock) reads the database itself.
+ */
+export interface CachedProfile {
+  customerId: number;
+  language: string;
+  hasPin: boolean;
+  languageChosen: boolean;
+  pinLockedUntil: number | null;
+}
+
+/** The start of a request: refused by the per-phone limit, or what it needs (resume and profile: first screen only). */
+export type Turn = { allowed: false } | { allowed: true; session: UssdSession | null; resume: Snapshot | null; profile: CachedProfile | null };
+
+/** How long a cached profile is believed (it is also dropped whenever a PIN or language effect runs). */
+export const PROFILE_CACHE_MS = 10 * 60_000;
+
+export interface RequestLimit {
+  limiter: Limiter;
+  /** Requests per phone per minute (USSD_REQUESTS_PER_MINUTE). */
+  points: number;
+  /** The limiter's key prefix: `<prefix>:<msisdn>` is the counter, in Redis or in Postgres. */
+  keyPrefix: string;
+}
+
 export class SessionStore {
   constructor(
     private readonly store: KeyValueStore,
     private readonly keyPrefix: string,
     private readonly ttlSeconds: number,
     private readonly resumeSeconds = 120,
+    private readonly fast?: { turns?: UssdTurns; limit: RequestLimit },
   ) {}
+
+  /**
+   * A request's start. With Redis: ONE script ticks the phone's limit and reads the session (or, on a session's
+   * first screen, the resume point and the cached profile). Without: the limiter, then the reads, one by one.
+   */
+  async begin(msisdn: string, sessionId: string): Promise<Turn> {
+    const limit = this.fast?.limit;
+    if (this.fast?.turns && limit) {
+      const read = await this.fast.turns.begin(
+        { limit: `${limit.keyPrefix}:${msisdn}`, session: this.key(msisdn, sessionId), resume: this.resumeKey(msisdn), profile: this.profileKey(msisdn) },
+        { points: limit.points, windowMs: 60_000 },
+      );
+      if (!read.allowed) return { allowed: false };
+      return { allowed: true, session: parse(read.session), resume: parse(read.resume), profile: parse(read.profile) };
+    }
+    if (limit && !(await limit.limiter.consume(msisdn)).allowed) return { allowed: false };
+    const session = await this.get(msisdn, sessionId);
+    return { allowed: true, session, resume: session ? null : await this.getResume(msisdn), profile: null };
+  }
+
+  /**
+   * A request's end: the session saved, the resume point recorded (a snapshot), cleared (null) or kept
+   * (undefined), and the profile cached if this request read it from the database. One script with Redis.
+   */
+  async commit(msisdn: string, sessionId: string, session: UssdSession, resume: Snapshot | null | undefined, profile?: CachedProfile): Promise<void> {
+    if (this.fast?.turns) {
+      await this.fast.turns.commit({
+        session: { key: this.key(msisdn, sessionId), value: JSON.stringify(session), ttlMs: this.ttlSeconds * 1000 },
+        resume: { key: this.resumeKey(msisdn), value: resume === undefined || resume === null ? resume : JSON.stringify(resume), ttlMs: this.resumeSeconds * 1000 },
+        ...(profile ? { profile: { key: this.profileKey(msisdn), value: JSON.stringify(profile), ttlMs: PROFILE_CACHE_MS } } : {}),
+      });
+      return;
+    }
+    await this.save(msisdn, sessionId, session);
+    if (resume === null) await this.clearResume(msisdn);
+    else if (resume !== undefined) await this.saveResume(msisdn, resume);
+  }
+
+  /** The cached profile is stale (a PIN or language changed): the next session reads the database. */
+  async forgetProfile(msisdn: string): Promise<void> {
+    if (this.fast?.turns) await this.fast.turns.forget(this.profileKey(msisdn));
+  }
 
   /**
    * A session is the phone's and the session id's together: Africa's Talking's ids are unique per
@@ -59,6 +130,14 @@ export class SessionStore {
   private resumeKey(msisdn: string) {
     return `${this.keyPrefix}:ussd:resume:${msisdn}`;
   }
+
+  private profileKey(msisdn: string) {
+    return `${this.keyPrefix}:ussd:profile:${msisdn}`;
+  }
+}
+
+function parse<T>(raw: string | null): T | null {
+  return raw ? (JSON.parse(raw) as T) : null;
 }
 
 /** Where a phone's USSD session is kept (tests read it to check what is, and is not, stored). */
