@@ -9,7 +9,7 @@ import { atCallbackGuard } from '../callback-guard';
 // Control characters never come from Africa's Talking, and a NUL cannot even be stored (session keys in Postgres).
 const printable = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/);
 
-const ussdBody = z.object({
+export const ussdBody = z.object({
   sessionId: printable(200).min(1),
   serviceCode: printable(50),
   phoneNumber: printable(30),
@@ -18,7 +18,20 @@ const ussdBody = z.object({
 });
 
 // Africa's Talking sends six short fields; anything much bigger is not from it.
-const parseForm = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
+export const USSD_FORM_LIMIT = { bytes: 8 * 1024, parameters: 20 };
+const parseForm = express.urlencoded({ extended: false, limit: USSD_FORM_LIMIT.bytes, parameterLimit: USSD_FORM_LIMIT.parameters });
+
+/** The answer to a form that passed the guard: always a `CON`/`END` text, whatever happens behind it. */
+export async function answerUssd(s: Services, body: unknown): Promise<string> {
+  const parsed = ussdBody.safeParse(body ?? {});
+  if (!parsed.success) return formatReply({ end: true, text: catalogFor('en').ussd.invalidRequest });
+  try {
+    return await handleUssd(s, parsed.data);
+  } catch (err) {
+    s.log.error({ err: (err as Error).message }, 'ussd request failed');
+    return formatReply({ end: true, text: catalogFor('en').ussd.unavailable });
+  }
+}
 
 /**
  * Africa's Talking USSD at /ussd/<AT_CALLBACK_SECRET>: always 200 text/plain `CON`/`END`, whatever happens
@@ -32,19 +45,7 @@ export function ussdRouter(s: Services): Router {
   // A body too large or unreadable still gets an END (never a 4xx AT would show as an error).
   const form: RequestHandler = (req, res, next) => parseForm(req, res, (err?: unknown) => (err ? refuse(res) : next()));
   router.post('/ussd/:secret', ...atCallbackGuard(s), form, async (req, res) => {
-    res.type('text/plain');
-    const t = catalogFor('en');
-    const parsed = ussdBody.safeParse(req.body ?? {});
-    if (!parsed.success) {
-      refuse(res);
-      return;
-    }
-    try {
-      res.send(await handleUssd(s, parsed.data));
-    } catch (err) {
-      s.log.error({ err: (err as Error).message }, 'ussd request failed');
-      res.send(formatReply({ end: true, text: t.ussd.unavailable }));
-    }
+    res.type('text/plain').send(await answerUssd(s, req.body));
   });
   return router;
 }

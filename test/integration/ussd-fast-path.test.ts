@@ -1,0 +1,81 @@
+import { AT_SECRET, SERVICE_CODE, USSD_PATH, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
+
+/**
+ * POST /ussd/<secret> is answered before express (src/http/ussd-fast-path.ts). The same requests are sent to a
+ * service taking that path and to one that cannot (an IP allowlist sends every request through express): every
+ * answer, status and body, must be the same. Then the work a screen costs: Redis commands and SQL statements.
+ */
+describe('the USSD fast path answers exactly as express', () => {
+  let fast: TestService;
+  let viaExpress: TestService;
+  beforeAll(async () => {
+    fast = await startTestService();
+    viaExpress = await startTestService({ AT_CALLBACK_IP_ALLOWLIST: '127.0.0.0/8,::1/128' });
+  });
+  afterAll(async () => {
+    await fast?.close();
+    await viaExpress?.close();
+  });
+
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+  const good = (sessionId: string, text = '') => form({ sessionId, serviceCode: SERVICE_CODE, phoneNumber: '+254711000777', text });
+
+  const cases: Array<[string, { path?: string; body: string; type?: string }]> = [
+    ['a first screen', { body: good('fp-1') }],
+    ['a second screen', { body: good('fp-1', '1') }],
+    ['a repeated field', { body: `${good('fp-2')}&text=1` }],
+    ['a __proto__ field', { body: `${good('fp-3')}&__proto__=x` }],
+    ['too many fields', { body: `${good('fp-4')}&${Array.from({ length: 20 }, (_, i) => `f${i}=1`).join('&')}` }],
+    ['a body over 8 kB', { body: `${good('fp-5')}&pad=${'x'.repeat(9000)}` }],
+    ['JSON instead of a form', { body: JSON.stringify({ sessionId: 'fp-6', serviceCode: SERVICE_CODE, phoneNumber: '+254711000777', text: '' }), type: 'application/json' }],
+    ['no sessionId', { body: form({ serviceCode: SERVICE_CODE, phoneNumber: '+254711000777' }) }],
+    ['a wrong secret', { path: '/ussd/not-the-secret', body: good('fp-7') }],
+    ['a query string', { path: `${USSD_PATH}?x=1`, body: good('fp-8') }],
+    ['an encoded secret', { path: `/ussd/${encodeURIComponent(AT_SECRET)}`, body: good('fp-9') }],
+    ['a deeper path', { path: `${USSD_PATH}/more`, body: good('fp-10') }],
+  ];
+
+  test.each(cases)('%s', async (_name, c) => {
+    const send = async (svc: TestService) => {
+      const res = await fetch(`${svc.url}${c.path ?? USSD_PATH}`, { method: 'POST', headers: { 'content-type': c.type ?? 'application/x-www-form-urlencoded' }, body: c.body });
+      return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+    };
+    expect(await send(fast)).toEqual(await send(viaExpress));
+  });
+
+  test('a returning customer\'s main menu, amount screen and confirm screen cost two Redis round trips each (one script to read, one to write) and no SQL', async () => {
+    const phone = '+254711000888';
+    const walk = (sessionId: string, text: string) =>
+      fetch(`${fast.url}${USSD_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ sessionId, serviceCode: SERVICE_CODE, phoneNumber: phone, text }) }).then((r) => r.text());
+    // The first session ever reads (creates) the customer and caches the profile.
+    expect(await walk('count-0', '')).toMatch(/^CON /);
+    const sql: string[] = [];
+    const onQuery = (q: { sql: string }) => sql.push(q.sql);
+    fast.db.on('query', onQuery);
+    try {
+      await withRedis(async (monitorClient) => {
+        const commands: string[] = [];
+        const monitor = await monitorClient.monitor();
+        // Commands a script runs show with source "lua": one round trip is what the client sent.
+        monitor.on('monitor', (_time: string, args: string[], source: string) => {
+          if (source !== 'lua' && args.some((a) => a.includes('254711000888'))) commands.push(String(args[0]).toUpperCase());
+        });
+        try {
+          for (const [n, text] of ['', '1', '1*500'].entries()) {
+            commands.length = 0;
+            expect(await walk('count-1', text)).toMatch(/^CON /);
+            // MONITOR shows commands in the order Redis ran them: once this marker shows, all of the screen's have.
+            await monitorClient.get(`marker:254711000888:${n}`);
+            await waitFor(async () => commands.includes('GET'), 'the marker in the MONITOR stream');
+            expect({ text, commands }).toEqual({ text, commands: ['EVALSHA', 'EVALSHA', 'GET'] });
+          }
+        } finally {
+          monitor.disconnect();
+        }
+      });
+      expect(sql).toEqual([]);
+    } finally {
+      fast.db.off('query', onQuery);
+    }
+  });
+});
