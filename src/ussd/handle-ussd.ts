@@ -12,7 +12,7 @@ import type { PriceSource } from '../prices/price-quote';
 import { formatReply, resume, snapshotOf, startMenu, step, type MenuContext, type Profile, type StepResult } from './machine';
 import { performEffect } from './perform-effect';
 import { screens } from './screens';
-import type { CachedProfile, SessionStore, UssdSession } from './session-store';
+import type { CachedProfile, SessionStore, Turn, UssdSession } from './session-store';
 
 export interface UssdRequest {
   sessionId: string;
@@ -58,27 +58,46 @@ const PROFILE_EFFECTS: ReadonlySet<string> = new Set([...PIN_EFFECTS, 'setLangua
  * session in `text`, joined by `*`; we apply only the inputs not yet applied, so a repeated request
  * gets the same answer and changes nothing. Each effect the menu asks for is performed here and its
  * outcome fed back before the next input.
+ *
+ * Redis round trips (docs/ARCHITECTURE.md, "USSD"): when this process answered the session's previous screen
+ * and the new input only navigates (no effect, or only effects that read), the new state is computed from the
+ * one remembered here and written by ONE script that also ticks the phone's limit and checks that the stored
+ * session is still the one remembered (its `rev`). Otherwise, or if another process moved the session on
+ * meanwhile: one script to tick and read, one to write.
  */
 export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<string> {
   const t = catalogFor('en');
   if (req.serviceCode !== deps.config.ussd.serviceCode) return formatReply({ end: true, text: t.ussd.wrongServiceCode });
   const msisdn = toMpesaMsisdn(req.phoneNumber);
   if (!msisdn) return formatReply({ end: true, text: t.ussd.notMpesaNumber });
+  const valid = req.text.length <= MAX_USSD_TEXT_CHARS;
+  const inputs = !valid || req.text === '' ? [] : req.text.split('*');
+  const withinInputs = inputs.length <= MAX_USSD_INPUTS;
+  const ctx = contextFor(deps.config, msisdn);
+  const at = { msisdn, sessionId: req.sessionId };
+
+  let turn: Turn | undefined;
+  const known = valid && withinInputs ? deps.sessions.known(msisdn, req.sessionId) : undefined;
+  if (known && !known.session.lastReply.end && inputs.length > known.session.consumed) {
+    const run = await advance(deps, known.session, inputs, ctx, at, 'reads_only');
+    if (run) {
+      const next = nextSession(known.session, run, inputs.length);
+      const saved = await deps.sessions.commitIfUnchanged(msisdn, req.sessionId, known.storedRev, next, snapshotOf(screens, run.result.state, run.result.reply!));
+      if (saved === 'saved') return answered(deps, run.result);
+      turn = saved;
+    }
+  }
   // Before anything is read or written: a limited request changes nothing. With Redis, the same script also
   // reads what this request needs (one round trip).
-  const turn = await deps.sessions.begin(msisdn, req.sessionId);
+  turn ??= await deps.sessions.begin(msisdn, req.sessionId);
   if (!turn.allowed) {
     deps.log.info({ phone: maskMsisdn(msisdn), limit: 'ussd_requests_per_minute' }, 'ussd request limited');
     return formatReply({ end: true, text: t.ussd.tooManyRequests });
   }
-
-  if (req.text.length > MAX_USSD_TEXT_CHARS) return formatReply({ end: true, text: t.ussd.invalidRequest });
-  const inputs = req.text === '' ? [] : req.text.split('*');
-  if (inputs.length > MAX_USSD_INPUTS) return formatReply({ end: true, text: t.ussd.invalidRequest });
+  if (!valid || !withinInputs) return formatReply({ end: true, text: t.ussd.invalidRequest });
   let session = turn.session;
   if (session && (session.lastReply.end || inputs.length <= session.consumed)) return formatReply(session.lastReply);
 
-  const ctx = contextFor(deps.config, msisdn);
   let readProfile: CachedProfile | undefined;
   if (!session) {
     // A session's first screen: a returning customer's profile comes from the cache (no database); a new one,
@@ -91,9 +110,45 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
       created = customer.created;
     }
     const started = startMenu(screens, ctx, profileOf(profile, created, ctx.now), turn.resume ?? undefined);
-    session = { customerId: profile.customerId, msisdn, state: started.state, consumed: 0, lastReply: started.reply!, secretInputs: [] };
+    // `rev` first: the write script compares the stored session's first characters, `{"rev":N,`.
+    session = { rev: 0, customerId: profile.customerId, msisdn, state: started.state, consumed: 0, lastReply: started.reply!, secretInputs: [] };
+    if (inputs.length === 0 && !readProfile) {
+      // A returning customer's main menu writes nothing: the next screen, if this process answers it, writes the
+      // session with its own (one script); if another process does, it starts the session again from Redis.
+      deps.sessions.remember(msisdn, req.sessionId, session, 0);
+      return answered(deps, { state: session.state, reply: session.lastReply });
+    }
   }
 
+  const run = (await advance(deps, session, inputs, ctx, at, 'all'))!;
+  const next = nextSession(session, run, inputs.length);
+  const resumePoint = inputs.length > session.consumed ? snapshotOf(screens, run.result.state, run.result.reply!) : undefined;
+  // A profile read before a PIN or language effect of this same request is stale already: not cached.
+  await deps.sessions.commit(msisdn, req.sessionId, next, resumePoint, run.profileChanged ? undefined : readProfile);
+  if (run.profileChanged) await deps.sessions.forgetProfile(msisdn);
+  return answered(deps, run.result);
+}
+
+function answered(deps: UssdDeps, result: StepResult): string {
+  const reply = result.reply!;
+  deps.metrics?.inc('ussd_screens_total', { screen: reply.end ? 'end' : result.state.screen });
+  return formatReply(reply);
+}
+
+interface Advanced {
+  result: StepResult;
+  secretInputs: number[];
+  profileChanged: boolean;
+}
+
+/** Effects that only read: safe to run for a state that may turn out stale (the write then fails, nothing changed). */
+const READ_EFFECTS: ReadonlySet<string> = new Set(['loadQuote', 'loadWallet', 'loadStatement']);
+
+/**
+ * Applies the inputs not yet applied, performing each effect the menu asks for. `reads_only`: gives up (null) at
+ * the first effect that changes something (a PIN check, an order, an SMS, a language), before performing it.
+ */
+async function advance(deps: UssdDeps, session: UssdSession, inputs: string[], ctx: MenuContext, at: { msisdn: string; sessionId: string }, mode: 'all' | 'reads_only'): Promise<Advanced | null> {
   let result: StepResult = { state: session.state, reply: session.lastReply };
   const secretInputs = [...session.secretInputs];
   let pinChecks = 0;
@@ -103,27 +158,24 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
     if (screens[result.state.screen].secret) secretInputs.push(i);
     result = step(screens, result.state, inputs[i]!, ctx);
     for (let n = 0; result.effect; n++) {
+      if (mode === 'reads_only' && !READ_EFFECTS.has(result.effect.type)) return null;
       if (n === MAX_EFFECTS_PER_INPUT) throw new Error(`menu effects did not settle on ${result.state.screen}`);
       if (PIN_EFFECTS.has(result.effect.type) && ++pinChecks > 1) {
-        deps.log.warn({ phone: maskMsisdn(msisdn) }, 'ussd request packed several PIN entries: session ended');
+        deps.log.warn({ phone: maskMsisdn(at.msisdn) }, 'ussd request packed several PIN entries: session ended');
         result = { state: result.state, reply: { end: true, text: catalogFor(result.state.profile.language).ussd.invalidRequest } };
         break;
       }
       if (PROFILE_EFFECTS.has(result.effect.type)) profileChanged = true;
-      const outcome = await performEffect(deps, { customerId: session.customerId, msisdn, sessionId: req.sessionId }, result.effect, ctx);
+      const outcome = await performEffect(deps, { customerId: session.customerId, msisdn: at.msisdn, sessionId: at.sessionId }, result.effect, ctx);
       result = resume(screens, result.state, outcome, ctx);
     }
     if (result.reply!.end) break;
   }
-  const reply = result.reply!;
+  return { result, secretInputs, profileChanged };
+}
 
-  const next: UssdSession = { ...session, state: result.state, consumed: inputs.length, lastReply: reply, secretInputs };
-  const resumePoint = inputs.length > session.consumed ? snapshotOf(screens, result.state, reply) : undefined;
-  // A profile read before a PIN or language effect of this same request is stale already: not cached.
-  await deps.sessions.commit(msisdn, req.sessionId, next, resumePoint, profileChanged ? undefined : readProfile);
-  if (profileChanged) await deps.sessions.forgetProfile(msisdn);
-  deps.metrics?.inc('ussd_screens_total', { screen: reply.end ? 'end' : result.state.screen });
-  return formatReply(reply);
+function nextSession(session: UssdSession, run: Advanced, consumed: number): UssdSession {
+  return { ...session, rev: (session.rev ?? 0) + 1, state: run.result.state, consumed, lastReply: run.result.reply!, secretInputs: run.secretInputs };
 }
 
 function contextFor(config: RunConfig, msisdn: string): MenuContext {

@@ -8,6 +8,8 @@ import type { MenuState, Reply, Snapshot } from './machine';
  * which positions of `text` were PINs (so whatever records `text` can scrub them).
  */
 export interface UssdSession {
+  /** Counts this session's writes; kept FIRST in the JSON, whose first characters the write script compares. */
+  rev: number;
   customerId: number;
   msisdn: string;
   state: MenuState;
@@ -44,7 +46,22 @@ export interface RequestLimit {
   keyPrefix: string;
 }
 
+/** Sessions this process answered last, at most this many (the oldest forgotten first). */
+const KNOWN_MAX = 20_000;
+
+export interface KnownSession {
+  session: UssdSession;
+  /** The `rev` stored in Redis (0: not stored yet). */
+  storedRev: number;
+}
+
 export class SessionStore {
+  /**
+   * The last state this process computed for each session it answered: lets the next screen be written in one
+   * round trip (commitIfUnchanged) when nobody else moved the session meanwhile. Redis stays the truth.
+   */
+  private readonly knownSessions = new Map<string, KnownSession & { until: number }>();
+
   constructor(
     private readonly store: KeyValueStore,
     private readonly keyPrefix: string,
@@ -83,11 +100,53 @@ export class SessionStore {
         resume: { key: this.resumeKey(msisdn), value: resume === undefined || resume === null ? resume : JSON.stringify(resume), ttlMs: this.resumeSeconds * 1000 },
         ...(profile ? { profile: { key: this.profileKey(msisdn), value: JSON.stringify(profile), ttlMs: PROFILE_CACHE_MS } } : {}),
       });
+      this.remember(msisdn, sessionId, session, session.rev);
       return;
     }
     await this.save(msisdn, sessionId, session);
     if (resume === null) await this.clearResume(msisdn);
     else if (resume !== undefined) await this.saveResume(msisdn, resume);
+  }
+
+  /** What this process last computed for the session, if it answered its last screen (Redis only). */
+  known(msisdn: string, sessionId: string): KnownSession | undefined {
+    const k = this.knownSessions.get(this.key(msisdn, sessionId));
+    if (!k || k.until < Date.now()) return undefined;
+    return k;
+  }
+
+  /** Remembers the state just computed; `storedRev`: what Redis holds of it (0: nothing yet). */
+  remember(msisdn: string, sessionId: string, session: UssdSession, storedRev: number): void {
+    if (!this.fast?.turns) return;
+    const key = this.key(msisdn, sessionId);
+    this.knownSessions.delete(key);
+    if (session.lastReply.end) return;
+    this.knownSessions.set(key, { session, storedRev, until: Date.now() + this.ttlSeconds * 1000 });
+    if (this.knownSessions.size > KNOWN_MAX) this.knownSessions.delete(this.knownSessions.keys().next().value!);
+  }
+
+  /**
+   * One round trip: ticks the phone's limit and writes `next` (and the resume point) only if Redis still holds the
+   * session at `storedRev`. 'saved', or else what `begin` would have returned (the limit already ticked).
+   */
+  async commitIfUnchanged(msisdn: string, sessionId: string, storedRev: number, next: UssdSession, resume: Snapshot | null | undefined): Promise<'saved' | Turn> {
+    const limit = this.fast!.limit;
+    const out = await this.fast!.turns!.advance(
+      { limit: `${limit.keyPrefix}:${msisdn}`, session: this.key(msisdn, sessionId), resume: this.resumeKey(msisdn), profile: this.profileKey(msisdn) },
+      { points: limit.points, windowMs: 60_000 },
+      storedRev === 0 ? '' : `{"rev":${storedRev},`,
+      {
+        session: { key: this.key(msisdn, sessionId), value: JSON.stringify(next), ttlMs: this.ttlSeconds * 1000 },
+        resume: { key: this.resumeKey(msisdn), value: resume === undefined || resume === null ? resume : JSON.stringify(resume), ttlMs: this.resumeSeconds * 1000 },
+      },
+    );
+    if (out === 'saved') {
+      this.remember(msisdn, sessionId, next, next.rev);
+      return 'saved';
+    }
+    this.knownSessions.delete(this.key(msisdn, sessionId));
+    if (!out.allowed) return { allowed: false };
+    return { allowed: true, session: parse(out.session), resume: parse(out.resume), profile: parse(out.profile) };
   }
 
   /** The cached profile is stale (a PIN or language changed): the next session reads the database. */
