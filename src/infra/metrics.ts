@@ -82,11 +82,27 @@ export class MetricsRegistry implements Metrics {
   }
 
   inc<N extends CounterName>(name: N, labels: CounterLabels<N>, by = 1): void {
-    this.counters.get(name)!.inc(labels as Record<string, string | number>, by);
+    this.child(this.counterChildren, this.counters.get(name)!, name, labels as Record<string, string | number>).inc(by);
   }
 
   observe<N extends HistogramName>(name: N, labels: HistogramLabels<N>, value: number): void {
-    this.histograms.get(name)!.observe(labels as Record<string, string | number>, value);
+    this.child(this.histogramChildren, this.histograms.get(name)!, name, labels as Record<string, string | number>).observe(value);
+  }
+
+  // prom-client hashes the label set on every inc/observe; a hot path (every USSD screen, every request)
+  // reuses the child for the same labels instead. Label values are bounded by design (see the header).
+  private readonly counterChildren = new Map<string, ReturnType<Counter<string>['labels']>>();
+  private readonly histogramChildren = new Map<string, ReturnType<Histogram<string>['labels']>>();
+
+  private child<C>(cache: Map<string, C>, metric: { labels(l: Record<string, string | number>): C }, name: string, labels: Record<string, string | number>): C {
+    let key = name;
+    for (const k in labels) key += `\u0000${k}=${labels[k]}`;
+    let c = cache.get(key);
+    if (!c) {
+      c = metric.labels(labels);
+      cache.set(key, c);
+    }
+    return c;
   }
 
   /**

@@ -7,7 +7,27 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
  */
 export type Msisdn = string & { readonly __brand: 'Msisdn' };
 
+/**
+ * Parsing with full metadata is the costliest step of a USSD screen, and a session sends the same
+ * phoneNumber on every hop: remember the last few thousand answers (least recently used goes first).
+ */
+const PARSED_LIMIT = 5000;
+const parsedPhones = new Map<string, Msisdn | null>();
+
 export function toMpesaMsisdn(raw: string): Msisdn | null {
+  const known = parsedPhones.get(raw);
+  if (known !== undefined || parsedPhones.has(raw)) {
+    parsedPhones.delete(raw);
+    parsedPhones.set(raw, known ?? null);
+    return known ?? null;
+  }
+  const msisdn = parseMpesaMsisdn(raw);
+  if (parsedPhones.size >= PARSED_LIMIT) parsedPhones.delete(parsedPhones.keys().next().value!);
+  parsedPhones.set(raw, msisdn);
+  return msisdn;
+}
+
+function parseMpesaMsisdn(raw: string): Msisdn | null {
   const parsed = parsePhoneNumberFromString(raw.trim(), 'KE');
   if (!parsed || parsed.country !== 'KE' || !parsed.isValid()) return null;
   const national = parsed.nationalNumber;

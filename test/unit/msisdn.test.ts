@@ -22,3 +22,11 @@ describe('phone numbers', () => {
 
   test('E.164 for Africa\'s Talking', () => expect(toE164('254712345678' as Msisdn)).toBe('+254712345678'));
 });
+
+test('a remembered answer is the same as a fresh parse, refusals included', () => {
+  for (let i = 0; i < 2; i++) {
+    expect(toMpesaMsisdn('+254712345678')).toBe('254712345678');
+    expect(toMpesaMsisdn('+254201234567')).toBeNull();
+    expect(toMpesaMsisdn('not a phone')).toBeNull();
+  }
+});
