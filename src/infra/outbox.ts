@@ -43,6 +43,25 @@ export class Outbox {
     return id;
   }
 
+  /**
+   * `write` for many rows of one queue in ONE statement (no delay): the same rows and job ids, recorded for the relay
+   * after COMMIT like `write`'s. Returns the outbox ids in input order (an existing job id answers its row's id).
+   */
+  async writeMany(trx: Knex.Transaction, queue: QueueKey, jobs: ReadonlyArray<{ jobId: string; payload: Record<string, unknown> }>): Promise<number[]> {
+    if (jobs.length === 0) return [];
+    const { rows } = await trx.raw(
+      `WITH v AS (SELECT * FROM unnest(?::text[], ?::jsonb[]) WITH ORDINALITY AS v(job_id, payload, n)),
+       ins AS (INSERT INTO outbox (queue, job_id, payload) SELECT ?, job_id, payload FROM v ORDER BY n
+               ON CONFLICT (job_id) DO NOTHING RETURNING id, job_id)
+       SELECT coalesce(ins.id, o.id) AS id FROM v LEFT JOIN ins ON ins.job_id = v.job_id
+         LEFT JOIN outbox o ON o.job_id = v.job_id ORDER BY v.n`,
+      [jobs.map((j) => j.jobId), jobs.map((j) => JSON.stringify(j.payload)), queue],
+    );
+    const ids = (rows as Array<{ id: number }>).map((r) => r.id);
+    this.written.get(trx)?.push(...ids);
+    return ids;
+  }
+
   /** Relay the given rows now (the fast path after a commit). Failure is logged: the sweep retries. */
   async relaySoon(ids: number[], timeoutMs = 2000): Promise<void> {
     if (ids.length === 0) return;
