@@ -16,8 +16,6 @@ export interface PreparedOrder {
   gramsUg: number;
 }
 
-let serial = 0;
-
 /**
  * Buys waiting for their STK result, written straight to the database as the buy job leaves them: order
  * `stk_sent`, its payment with a CheckoutRequestID (or none: `unknownCheckout`, a push whose answer we never got),
@@ -30,7 +28,8 @@ export async function prepareAwaitingOrders(db: Db, n: number, opts: { tag: stri
   for (let i = 0; i < n; i++) {
     const msisdn = `2547${String(opts.firstPhone + i).padStart(8, '0')}`;
     const id = randomUUID();
-    const reference = `T${opts.tag}${(++serial).toString(36)}`.slice(0, 12).toUpperCase();
+    // The same tag and position give the same reference in any database (differential tests compare by it).
+    const reference = `T${opts.tag}-${i}`.toUpperCase();
     const checkoutRequestId = `ws_CO_${opts.tag}_${i}`;
     const unknown = opts.unknownCheckout?.(i) ?? false;
     await db.transaction(async (trx) => {
