@@ -24,6 +24,7 @@ import type { StkOutcome, StkPayment } from './stk-report';
  * arrival order (test/property/settle-batch.test.ts pins it).
  *
  * All or nothing: a throw means nothing of the batch happened (the caller then settles every item one by one).
+ * `relayed` settles once the batch's SMS jobs were handed to the queue (after COMMIT, never rejects).
  */
 export interface CallbackItem {
   result: StkResult;
@@ -47,13 +48,14 @@ interface PaymentRow extends StkPayment {
   receipt_used_by: number | null;
 }
 
-export async function settlePaidBatch(deps: CallbackDeps, items: readonly CallbackItem[]): Promise<BatchAnswer[]> {
+export async function settlePaidBatch(deps: CallbackDeps, items: readonly CallbackItem[]): Promise<{ answers: BatchAnswer[]; relayed: Promise<void> }> {
   const answers: BatchAnswer[] = items.map(() => 'deferred');
   // Only success callbacks can be batched: the others never take a lock here.
   const candidates = [...new Set(items.filter((i) => i.result.resultCode === 0).map((i) => i.result.checkoutRequestId))];
-  if (candidates.length === 0) return answers;
+  if (candidates.length === 0) return { answers, relayed: Promise.resolve() };
   const settled: Settling[] = [];
-  await deps.outbox.transaction(async (trx) => {
+  // Answers at COMMIT; the SMS jobs are relayed meanwhile (`relayed`), so the next batch need not wait for Redis.
+  const { relayed } = await deps.outbox.transactionRelayingAfter(async (trx) => {
     const orders = await lockOrdersOf(trx, 'stk_payments', 'checkout_request_id', candidates);
     if (orders.length === 0) return;
     const payments = await readPayments(trx, orders, items);
@@ -77,12 +79,12 @@ export async function settlePaidBatch(deps: CallbackDeps, items: readonly Callba
     if (settled.length === 0) return;
     await writeSettlements(trx, deps, settled);
   });
-  // After COMMIT (outbox.transaction has relayed the SMS jobs): the same metrics and log line as one by one.
+  // After COMMIT: the same metrics and log line as one by one.
   for (const s of settled) {
     answers[s.index] = 'settled';
     reportCallback(deps, s.item.result, { outcome: 'settled', alerts: [] });
   }
-  return answers;
+  return { answers, relayed };
 }
 
 /**

@@ -15,13 +15,14 @@ import { type BatchAnswer, type CallbackItem, settlePaidBatch } from './settle-s
  *    committed, outside the batcher, so it neither waits for nor holds up the next batch.
  */
 export class StkCallbackSettler {
-  private readonly batcher: Batcher<CallbackItem, BatchAnswer>;
+  private readonly batcher: Batcher<CallbackItem, Settled>;
 
   constructor(private readonly deps: CallbackDeps, maxBatch: number) {
-    this.batcher = new Batcher<CallbackItem, BatchAnswer>(
-      (items) => settleTogether(deps, items),
+    this.batcher = new Batcher<CallbackItem, Settled>(
+      (items) => settleCommitted(deps, items),
       {
         maxBatch,
+        maxConcurrent: 2,
         onBatchError: (err, size) => deps.log.warn({ err: (err as Error).message, size }, 'stk settlement batch rolled back: its callbacks are settled one by one'),
       },
     );
@@ -29,7 +30,9 @@ export class StkCallbackSettler {
 
   /** Settles one callback; resolves after its transaction committed, rejects if it could not be recorded. */
   async settle(result: StkResult, rawPayload: unknown): Promise<CallbackOutcome> {
-    const answer = await this.batcher.submit({ result, rawPayload });
+    const { answer, relayed } = await this.batcher.submit({ result, rawPayload });
+    // Committed; the reply also waits for the relay of the SMS job, as one by one (the next batch does not).
+    await relayed;
     return answer === 'deferred' ? settleAlone(this.deps, { result, rawPayload }) : answer;
   }
 }
@@ -40,8 +43,18 @@ export class StkCallbackSettler {
  * one by one after it).
  */
 export async function settleTogether(deps: CallbackDeps, items: readonly CallbackItem[]): Promise<BatchAnswer[]> {
-  if (items.length === 1) return [await settleAlone(deps, items[0]!)];
-  return settlePaidBatch(deps, items);
+  return (await settleCommitted(deps, items)).map((s) => s.answer);
+}
+
+interface Settled {
+  answer: BatchAnswer;
+  relayed: Promise<void>;
+}
+
+async function settleCommitted(deps: CallbackDeps, items: readonly CallbackItem[]): Promise<Settled[]> {
+  if (items.length === 1) return [{ answer: await settleAlone(deps, items[0]!), relayed: Promise.resolve() }];
+  const { answers, relayed } = await settlePaidBatch(deps, items);
+  return answers.map((answer) => ({ answer, relayed }));
 }
 
 /**
