@@ -65,8 +65,8 @@ describe('the STK settlement batcher', () => {
     counted.stop();
     expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : String(o.reason)))).toEqual(Array(BATCH).fill('settled'));
     const commits = counted.sql.filter((s) => /^commit/i.test(s)).length;
-    // BEGIN, lock the orders, read the payments, UPDATE stk_payments, UPDATE orders, post the reservations, INSERT the
-    // SMS rows, INSERT their outbox rows, INSERT the mpesa_callbacks rows, COMMIT; then the relay (BEGIN, SELECT, UPDATE, COMMIT).
+    // BEGIN, lock the orders, read the payments, UPDATE stk_payments, UPDATE orders, INSERT the mpesa_callbacks rows, post
+    // the reservations, INSERT the SMS rows, INSERT their outbox rows, COMMIT; then the relay (BEGIN, SELECT, UPDATE, COMMIT).
     expect({ statements: counted.sql.length, commits }).toEqual({ statements: 14, commits: 2 });
     expect(counted.sql.filter((s) => s.includes('ledger_resolve_transfers'))).toHaveLength(1);
     await expectSettledOnce(orders, 'stmt');

@@ -12,9 +12,9 @@ import type { StkOutcome, StkPayment } from './stk-report';
  * The batched twin of the commonest branch of applyStkReport: a success callback, found by its CheckoutRequestID,
  * for an order awaiting its result, that matches, whose reservation is still pending (`pay` in stk-results.ts).
  * Many such callbacks are settled in ONE transaction with set-based statements: the orders locked in one
- * statement (id order), the payments read, then one UPDATE of stk_payments, one of orders, one ledger call
- * posting every reservation (the pool row updated once), one INSERT of the receipt SMS rows, one of their outbox
- * rows, one of the mpesa_callbacks rows, and one COMMIT; the SMS jobs are relayed after it.
+ * statement (id order), the payments read, then one UPDATE of stk_payments, one of orders, one INSERT of the
+ * mpesa_callbacks rows, one ledger call posting every reservation (the pool row updated once), one INSERT of the
+ * receipt SMS rows, one of their outbox rows, and one COMMIT; the SMS jobs are relayed after it.
  *
  * Everything else is answered `deferred`: the caller settles it one by one (settleStkCallback, THE definition of
  * what a callback does) after this transaction committed. An item is also deferred when an earlier item of the
@@ -129,6 +129,11 @@ async function writeSettlements(trx: Knex.Transaction, deps: CallbackDeps, settl
   if (updated.rowCount !== settled.length) throw new Error(`stk batch: ${updated.rowCount} payments updated for ${settled.length} callbacks`);
   const moved = await transitionOrders(trx, settled.map((s) => s.order.id), AWAITING_STK_RESULT, 'paid');
   if (moved !== settled.length) throw new Error(`stk batch: ${moved} orders paid for ${settled.length} callbacks`);
+  await trx('mpesa_callbacks').insert(
+    settled.map((s) => ({ kind: 'stk', checkout_request_id: s.item.result.checkoutRequestId, outcome: 'settled', payload: JSON.stringify(s.item.rawPayload) })),
+  );
+  // The post last but the receipts (which quote the balance it returns): from here to COMMIT the pool row is locked
+  // and every other reservation and settlement waits for it.
   const posted = await settleMany(trx, settled.map((s) => ({ pendingId: transferIds.buyReservation(s.order.id), how: 'posted' as const })));
   const balances = posted.map((p, i) => {
     // Checked pending under the order lock: anything else is a bug or a writer that skipped the lock. Never guess.
@@ -136,7 +141,4 @@ async function writeSettlements(trx: Knex.Transaction, deps: CallbackDeps, settl
     return p.creditPosted;
   });
   await queueSmsMany(trx, deps.outbox, settled.map((s, i) => receiptSms(s.order, s.paid.receipt, balances[i]!)));
-  await trx('mpesa_callbacks').insert(
-    settled.map((s) => ({ kind: 'stk', checkout_request_id: s.item.result.checkoutRequestId, outcome: 'settled', payload: JSON.stringify(s.item.rawPayload) })),
-  );
 }
