@@ -5,17 +5,12 @@
  * the moment it ends. So under load a batch grows with the load (up to `maxBatch`), and alone an item
  * costs one event-loop turn.
  *
- * `maxConcurrent` (default 1) lets that many batches run at once: when a batch's cost is mostly waiting (round
- * trips, a durable COMMIT), a second one can start while the first waits, instead of every straggler that missed
- * a batch waiting for the whole of it. `run` must then be safe to call concurrently (lock in a fixed order).
- *
  * A batch that throws is run again one item at a time (`run([item])`), so one poison item fails only
  * its own caller. `run` must therefore be all-or-nothing (one transaction): after a throw, nothing of
  * the batch may have happened.
  */
 export interface BatcherOptions {
   maxBatch: number;
-  maxConcurrent?: number;
   /** Told when a batch failed and its items were retried one by one (for a log line or a metric). */
   onBatchError?: (err: unknown, size: number) => void;
 }
@@ -28,46 +23,36 @@ interface Waiting<I, O> {
 
 export class Batcher<I, O> {
   private queue: Array<Waiting<I, O>> = [];
-  private running = 0;
-  private scheduled = false;
-  private readonly maxConcurrent: number;
+  private running = false;
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
     private readonly opts: BatcherOptions,
   ) {
     if (!Number.isInteger(opts.maxBatch) || opts.maxBatch < 1) throw new RangeError('maxBatch must be a positive integer');
-    this.maxConcurrent = opts.maxConcurrent ?? 1;
-    if (!Number.isInteger(this.maxConcurrent) || this.maxConcurrent < 1) throw new RangeError('maxConcurrent must be a positive integer');
   }
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.schedule();
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
-  /** Items waiting for a batch (not counting the ones running). */
+  /** Items waiting for a batch (not counting the one running). */
   get waiting(): number {
     return this.queue.length;
   }
 
-  /** One event-loop turn after the first waiting item, if a batch may start: concurrent callers join it. */
-  private schedule(): void {
-    if (this.scheduled || this.running >= this.maxConcurrent || this.queue.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      while (this.running < this.maxConcurrent && this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.opts.maxBatch);
-        this.running++;
-        void this.runBatch(batch).finally(() => {
-          this.running--;
-          this.schedule();
-        });
-      }
-    });
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.opts.maxBatch);
+      await this.runBatch(batch);
+    }
+    this.running = false;
   }
 
   private async runBatch(batch: Array<Waiting<I, O>>): Promise<void> {

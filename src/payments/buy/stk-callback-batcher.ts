@@ -22,7 +22,6 @@ export class StkCallbackSettler {
       (items) => settleCommitted(deps, items),
       {
         maxBatch,
-        maxConcurrent: 2,
         onBatchError: (err, size) => deps.log.warn({ err: (err as Error).message, size }, 'stk settlement batch rolled back: its callbacks are settled one by one'),
       },
     );
