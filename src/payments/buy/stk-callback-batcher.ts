@@ -10,7 +10,7 @@ import { type BatchAnswer, type CallbackItem, settlePaidBatch } from './settle-s
  * alone a callback is settled one by one as before. Each caller's promise resolves only after the transaction
  * holding its callback committed: the route acknowledges (200) then, never before.
  *  - a batch that throws has rolled back: the Batcher settles each of its callbacks one by one (`run([item])`),
- *    so one poison callback fails only its own request (503, redelivered by Safaricom or found by reconciliation);
+ *    so one poison callback fails only its own request (503; reconciliation asks STK Query about it later);
  *  - a callback the batch does not take (settle-stk-batch.ts says which) is settled one by one after the batch
  *    committed, outside the batcher, so it neither waits for nor holds up the next batch.
  */
@@ -30,9 +30,10 @@ export class StkCallbackSettler {
   /** Settles one callback; resolves after its transaction committed, rejects if it could not be recorded. */
   async settle(result: StkResult, rawPayload: unknown): Promise<CallbackOutcome> {
     const { answer, relayed } = await this.batcher.submit({ result, rawPayload });
-    // Committed; the reply also waits for the relay of the SMS job, as one by one (the next batch does not).
+    if (answer === 'deferred') return settleAlone(this.deps, { result, rawPayload });
+    // Committed; the reply also waits for the relay of its SMS job, as one by one does (the next batch does not).
     await relayed;
-    return answer === 'deferred' ? settleAlone(this.deps, { result, rawPayload }) : answer;
+    return answer;
   }
 }
 
