@@ -18,8 +18,9 @@ const BATCH = 16;
 describe('the STK settlement batcher', () => {
   let svc: TestService;
   let firstPhone = 30_000_000;
+  const logLines: string[] = [];
   beforeAll(async () => {
-    svc = await startTestService({ ROLE: 'web' });
+    svc = await startTestService({ ROLE: 'web', LOG_LEVEL: 'info' }, { logDestination: { write: (line: string) => void logLines.push(line) } });
     await fundPool(svc.db, 10 ** 12, 'settle-batch tests');
   });
   afterEach(() => expectBooksBalanced(svc.db));
@@ -60,9 +61,22 @@ describe('the STK settlement batcher', () => {
 
   test(`when ${BATCH} paid callbacks arrive together, then they are settled in one transaction of a fixed number of statements (not ${BATCH}x), relayed in one go, and each acknowledged after the COMMIT`, async () => {
     const orders = await prepare(BATCH, 'stmt');
+    const counter = (name: string) => async () => {
+      const values = (await svc.running.services.metrics.registry.getSingleMetric(name)!.get()).values;
+      return Object.fromEntries(values.map((v) => [JSON.stringify(v.labels), v.value]));
+    };
+    const [callbacksBefore, resultsBefore] = [await counter('mpesa_callbacks_total')(), await counter('mpesa_stk_results_total')()];
+    logLines.length = 0;
     const counted = countStatements();
     const outcomes = await settleAll(orders, 'stmt');
     counted.stop();
+    // The same metrics and log lines as one by one: one per callback, phones never in them.
+    const delta = (after: Record<string, number>, before: Record<string, number>, key: string) => (after[key] ?? 0) - (before[key] ?? 0);
+    expect(delta(await counter('mpesa_callbacks_total')(), callbacksBefore, JSON.stringify({ outcome: 'settled' }))).toBe(BATCH);
+    expect(delta(await counter('mpesa_stk_results_total')(), resultsBefore, JSON.stringify({ result_code: 0 }))).toBe(BATCH);
+    const lines = logLines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'stk callback');
+    expect(lines.map((l) => [l.level, l.checkoutRequestId, l.resultCode, l.outcome]).sort()).toEqual(orders.map((o) => [30, o.checkoutRequestId, 0, 'settled']).sort());
+    for (const o of orders) expect(logLines.join('\n')).not.toContain(o.msisdn);
     expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : String(o.reason)))).toEqual(Array(BATCH).fill('settled'));
     const commits = counted.sql.filter((s) => /^commit/i.test(s)).length;
     // BEGIN, lock the orders, read the payments, UPDATE stk_payments, UPDATE orders, INSERT the mpesa_callbacks rows, post
