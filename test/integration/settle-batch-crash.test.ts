@@ -30,7 +30,8 @@ test(`when the web process is SIGKILLed after batches committed and before their
     const receipt = (i: number) => `CRASH${String(i).padStart(5, '0')}`;
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const env = { ...baseEnv(), LOG_LEVEL: 'info', ROLE: 'web', PORT: String(port), DATABASE_URL: created.url, REDIS_URL: proxy.url, QUEUE_PREFIX: prefix };
+    // The web process's connections are named, so the test can wait until Postgres has finished with them.
+    const env = { ...baseEnv(), LOG_LEVEL: 'info', ROLE: 'web', PORT: String(port), DATABASE_URL: `${created.url}?application_name=settle-crash-web`, REDIS_URL: proxy.url, QUEUE_PREFIX: prefix };
     const paidCount = async () => Number((await db('orders').whereIn('id', ids).where({ status: 'paid' }).count({ n: '*' }))[0]!.n);
 
     let web = await startServiceProcess(env);
@@ -41,6 +42,8 @@ test(`when the web process is SIGKILLed after batches committed and before their
     web.kill('SIGKILL');
     await web.exited;
     await Promise.all(sends);
+    // A COMMIT that reached Postgres before the process died still completes: count only once its backends are gone.
+    await waitFor(async () => Number((await db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'settle-crash-web'`)).rows[0].n) === 0, 'the dead process\'s backends to end');
     const committed = await paidCount();
     // Acknowledged means committed: no 200 went out for a callback whose settlement was not in the database.
     const paidIds = new Set((await db('orders').whereIn('id', ids).where({ status: 'paid' }).select('id')).map((r) => r.id));
