@@ -43,7 +43,9 @@ export class StkCallbackSettler {
  * one by one after it).
  */
 export async function settleTogether(deps: CallbackDeps, items: readonly CallbackItem[]): Promise<BatchAnswer[]> {
-  return (await settleCommitted(deps, items)).map((s) => s.answer);
+  const settled = await settleCommitted(deps, items);
+  await Promise.all(settled.map((s) => s.relayed)); // as a caller of the batcher sees it: relayed before answered
+  return settled.map((s) => s.answer);
 }
 
 interface Settled {
