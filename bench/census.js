@@ -54,7 +54,9 @@ function counter(db, poolId) {
     if (locked.get(conn)) c.underPoolLock++;
     // Every balance move in these flows involves the pool: the statement that moves balances takes its row lock
     // (old code: UPDATE "accounts" ... WHERE id = pool; one-statement code: WITH ... UPDATE accounts a ...).
-    const movesBalances = (/^update "accounts"/i.test(sql) && Array.isArray(q.bindings) && q.bindings[q.bindings.length - 1] === poolId) || /\bupdate\s+accounts\s+a\s+set\b/i.test(sql);
+    // The batched functions of migration 017 (ledger_create_transfers / ledger_resolve_transfers) lock every account of
+    // the batch, the pool's included, inside the one statement.
+    const movesBalances = (/^update "accounts"/i.test(sql) && Array.isArray(q.bindings) && q.bindings[q.bindings.length - 1] === poolId) || /\bupdate\s+accounts\s+a\s+set\b/i.test(sql) || /\bledger_(create|resolve)_transfers\(/i.test(sql);
     if (movesBalances && !locked.get(conn)) {
       c.poolLocks++;
       if (inTransaction.get(conn)) locked.set(conn, true); // in autocommit the lock ends with the statement
@@ -102,7 +104,7 @@ function counter(db, poolId) {
 async function run({ resources, log = () => undefined }) {
   const database = await resources.database('census');
   const prefix = resources.prefix('census');
-  const { loadConfig } = dist('src/config');
+  const { loadConfig } = dist('src/config/index');
   const { runService } = dist('src/server');
   const { createLogger } = dist('src/lib/logger');
   const ledger = dist('src/ledger/ledger');
@@ -185,6 +187,22 @@ async function run({ resources, log = () => undefined }) {
     let ack;
     const sc = await count.measure(async () => (ack = await post(url, `/mpesa/callback/${CALLBACK_SECRET}`, body, { 'content-type': 'application/json' })));
     note('paid STK callback (settlement)', sc, `-> ${ack.status}`);
+
+    // The batcher (STK_SETTLE_BATCH_MAX): BATCH paid callbacks submitted together are settled in one transaction.
+    // Submitted in-process in one tick so that they form exactly one batch (over HTTP the batch size depends on timing).
+    const BATCH = 16;
+    const { prepareStkSentOrders, paidCallback } = require('./support/orders');
+    const { toStkResult, stkCallbackSchema } = dist('src/vendors/daraja-callbacks');
+    const batchOrders = await prepareStkSentOrders(db, { count: BATCH, tag: 'cs', firstPhone: 910_000 });
+    let outcomes;
+    const bc = await count.measure(async () => {
+      outcomes = await Promise.all(batchOrders.map((o) => {
+        const cb = paidCallback(o);
+        return running.services.stkCallbacks.settle(toStkResult(stkCallbackSchema.parse(cb)), cb);
+      }));
+    });
+    if (outcomes.some((x) => x !== 'settled')) throw new Error(`census: batch outcomes ${outcomes.join(',')}`);
+    note(`${BATCH} paid STK callbacks settled together (one batch; per callback: ${(bc.statements / BATCH).toFixed(2)} statements, ${(bc.commits / BATCH).toFixed(3)} commits)`, bc);
 
     const customer = await ledger.ensureCustomerAccount(db, (await db('customers').where({ msisdn }).first('id')).id);
     const lr = await count.measure(() => ledger.createPendingTransfer(db, { id: 'census-t1', debitAccountId: poolId, creditAccountId: customer, amount: 1000, reference: 'census' }));

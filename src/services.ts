@@ -8,6 +8,7 @@ import type { Logger } from './lib/logger';
 import { MetricsRegistry } from './infra/metrics';
 import type { Lifecycle } from './ops/readiness';
 import { createPhoneLimits, USSD_LIMIT_PREFIX, type PhoneLimits } from './orders/phone-limits';
+import { StkCallbackSettler } from './payments/buy/stk-callback-batcher';
 import type { PriceSource } from './prices/price-quote';
 import { createPriceSource } from './prices/price-source';
 import { SessionStore } from './ussd/session-store';
@@ -33,6 +34,8 @@ export interface Services {
   limits: PhoneLimits;
   /** Gold prices (PRICE_PROVIDER); the http feed is polled by the worker (src/server.ts). */
   prices: PriceSource;
+  /** Settles STK callbacks, concurrent paid ones batched (STK_SETTLE_BATCH_MAX per transaction). */
+  stkCallbacks: StkCallbackSettler;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,7 @@ export function createServices(config: RunConfig, log: Logger): Services {
   const backends = createBackends(config, db, log);
   const outbox = new Outbox(db, backends.queues, log);
   const limits = createPhoneLimits(backends, config.limits);
+  const metrics = new MetricsRegistry();
   return {
     config,
     log,
@@ -55,10 +59,11 @@ export function createServices(config: RunConfig, log: Logger): Services {
     }),
     daraja: new DarajaClient(config.mpesa, backends.kv, config.queuePrefix, undefined, b2cSettingsFrom(config.b2c)),
     sms: createSmsSender(config.at),
-    metrics: new MetricsRegistry(),
+    metrics,
     lifecycle: { stopping: false },
     limits,
     prices: createPriceSource(config.prices, backends.kv, config.queuePrefix),
+    stkCallbacks: new StkCallbackSettler({ db, outbox, log, config, metrics }, config.settlement.stkBatchMax),
     async close() {
       await backends.close();
       await db.destroy();

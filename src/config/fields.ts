@@ -202,6 +202,8 @@ export const fieldsSchema = z.object({
   RECONCILE_RETRY_SECONDS: z.coerce.number().int().min(0).default(30),
   RECONCILE_GIVE_UP_SECONDS: z.coerce.number().int().min(1).default(900),
   RECONCILE_MATCH_WINDOW_SECONDS: z.coerce.number().int().min(1).default(86400),
+  // Paid STK callbacks settled together, at most this many per transaction (1 = one by one, as before the batcher).
+  STK_SETTLE_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(64),
 
   // Security and abuse limits (docs/RELIABILITY.md, "Security and abuse").
   TRUST_PROXY: optionalString.transform((v, ctx) => {

@@ -132,6 +132,10 @@ export function shapeConfig(e: ParsedEnv, certificate: { pem: string } | null) {
       outboxRelayIntervalMs: e.OUTBOX_RELAY_INTERVAL_MS,
       lockDurationMs: e.JOB_LOCK_DURATION_MS,
     },
+    settlement: {
+      /** Concurrent paid STK callbacks settled in one transaction, at most (src/payments/buy/settle-stk-batch.ts). */
+      stkBatchMax: e.STK_SETTLE_BATCH_MAX,
+    },
     reconcile: {
       /** How often the reconciliation job runs (a BullMQ job scheduler). */
       intervalMs: e.RECONCILE_INTERVAL_MS,

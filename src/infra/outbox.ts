@@ -25,13 +25,23 @@ export class Outbox {
    * A row written in a savepoint of it (trx.transaction) is not seen here: the sweep relays it.
    */
   async transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    const { result, relayed } = await this.transactionRelayingAfter(fn);
+    await relayed;
+    return result;
+  }
+
+  /**
+   * `transaction`, answering as soon as it committed: `relayed` settles once its rows were handed to the queue (it
+   * never rejects; failures are left to the sweep). For a caller that may start its next transaction meanwhile
+   * (the STK settlement batcher) while its own callers still wait for the relay.
+   */
+  async transactionRelayingAfter<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<{ result: T; relayed: Promise<void> }> {
     const ids: number[] = [];
     const result = await this.db.transaction(async (trx) => {
       this.written.set(trx, ids);
       return fn(trx);
     });
-    await this.relaySoon(ids);
-    return result;
+    return { result, relayed: this.relaySoon(ids) };
   }
 
   /** `delayMs`: the job runs no earlier than that long after this commit (the queue holds it as a delayed job). */
@@ -41,6 +51,25 @@ export class Outbox {
     const id: number = row ? row.id : (await trx('outbox').where({ job_id: jobId }).first('id')).id;
     this.written.get(trx)?.push(id);
     return id;
+  }
+
+  /**
+   * `write` for many rows of one queue in ONE statement (no delay): the same rows and job ids, recorded for the relay
+   * after COMMIT like `write`'s. Returns the outbox ids in input order (an existing job id answers its row's id).
+   */
+  async writeMany(trx: Knex.Transaction, queue: QueueKey, jobs: ReadonlyArray<{ jobId: string; payload: Record<string, unknown> }>): Promise<number[]> {
+    if (jobs.length === 0) return [];
+    const { rows } = await trx.raw(
+      `WITH v AS (SELECT * FROM unnest(?::text[], ?::jsonb[]) WITH ORDINALITY AS v(job_id, payload, n)),
+       ins AS (INSERT INTO outbox (queue, job_id, payload) SELECT ?, job_id, payload FROM v ORDER BY n
+               ON CONFLICT (job_id) DO NOTHING RETURNING id, job_id)
+       SELECT coalesce(ins.id, o.id) AS id FROM v LEFT JOIN ins ON ins.job_id = v.job_id
+         LEFT JOIN outbox o ON o.job_id = v.job_id ORDER BY v.n`,
+      [jobs.map((j) => j.jobId), jobs.map((j) => JSON.stringify(j.payload)), queue],
+    );
+    const ids = (rows as Array<{ id: number }>).map((r) => r.id);
+    this.written.get(trx)?.push(...ids);
+    return ids;
   }
 
   /** Relay the given rows now (the fast path after a commit). Failure is logged: the sweep retries. */
@@ -74,9 +103,9 @@ export class Outbox {
       if (ids) q.whereIn('id', ids);
       const rows: Array<{ id: number; queue: QueueKey; job_id: string; payload: Record<string, unknown>; delay_ms: number | null }> = await q;
       if (rows.length === 0) return 0;
-      for (const row of rows) {
-        await this.queues[row.queue].add(row.queue, row.payload, { jobId: row.job_id, ...(row.delay_ms ? { delay: row.delay_ms } : {}) });
-      }
+      // All at once: on one Redis connection the adds go out back to back (one round trip for the lot, not one each;
+      // a settlement batch relays dozens). Each job id is deterministic, so a row relayed twice is still one job.
+      await Promise.all(rows.map((row) => this.queues[row.queue].add(row.queue, row.payload, { jobId: row.job_id, ...(row.delay_ms ? { delay: row.delay_ms } : {}) })));
       await trx('outbox').whereIn('id', rows.map((r) => r.id)).update({ relayed_at: trx.fn.now() });
       return rows.length;
     });

@@ -54,6 +54,21 @@ export async function lockOrderOf(trx: Knex.Transaction, owner: 'stk_payments' |
 }
 
 /**
+ * lockOrderOf for many rows of the owner table at once (`column = ANY(values)`), in ONE statement: the orders are
+ * locked in id order, so two batches, or a batch and a one-order settlement, never wait for each other in a cycle.
+ * Read the owner rows AFTER this (a second statement): they then show whatever was committed before the locks.
+ */
+export async function lockOrdersOf(trx: Knex.Transaction, owner: 'stk_payments', column: 'checkout_request_id', values: readonly string[]): Promise<Order[]> {
+  if (values.length === 0) return [];
+  return trx('orders')
+    .join('customers', 'customers.id', 'orders.customer_id')
+    .whereIn('orders.id', trx(owner).select('order_id').whereRaw('?? = ANY(?::text[])', [column, values as string[]]))
+    .select('orders.*', 'customers.language')
+    .orderBy('orders.id')
+    .forUpdate('orders');
+}
+
+/**
  * Every order transition is a conditional UPDATE: it happens only from the expected states, and
  * 0 rows means someone else already moved the order, so the caller stops. A move that the table in
  * order-states.ts does not allow throws before anything is written.
@@ -68,4 +83,11 @@ export async function transitionOrder(
   if (from.length === 0 || !from.every((f) => canMove(f, to))) throw new IllegalOrderMove(from, to);
   const n = await db('orders').where({ id }).whereIn('status', from).update({ status: to, updated_at: db.fn.now(), ...extra });
   return n === 1;
+}
+
+/** transitionOrder for many orders in ONE statement. Returns how many moved (those still in `from`). */
+export async function transitionOrders(db: Trx, ids: readonly string[], from: readonly OrderStatus[], to: OrderStatus): Promise<number> {
+  if (from.length === 0 || !from.every((f) => canMove(f, to))) throw new IllegalOrderMove(from, to);
+  if (ids.length === 0) return 0;
+  return db('orders').whereRaw('id = ANY(?::uuid[])', [ids as string[]]).whereIn('status', from).update({ status: to, updated_at: db.fn.now() });
 }

@@ -1,5 +1,4 @@
 import { Router, type Request, type Response } from 'express';
-import { settleStkCallback } from '../../payments/buy/settle-stk-callback';
 import type { Services } from '../../services';
 import { stkCallbackSchema, toStkResult } from '../../vendors/daraja-callbacks';
 import { callbackGuard, callbackJson } from '../callback-guard';
@@ -25,7 +24,8 @@ export function mpesaCallbackRouter(s: Services): Router {
         return;
       }
       try {
-        await settleStkCallback(s, toStkResult(parsed.data), req.body);
+        // Resolves once the transaction holding this callback committed (alone or in a batch): ack after commit.
+        await s.stkCallbacks.settle(toStkResult(parsed.data), req.body);
         res.json(ACCEPTED);
       } catch (err) {
         // Not recorded: say so, so that Safaricom (or reconciliation) tries again.

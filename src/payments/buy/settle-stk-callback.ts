@@ -39,15 +39,20 @@ export async function settleStkCallback(deps: CallbackDeps, result: StkResult, r
     });
     return decided;
   });
+  reportCallback(deps, result, settlement);
+  return settlement.outcome;
+}
+
+/** After COMMIT, once per callback (one by one or batched): alerts logged, metrics counted, one log line. */
+export function reportCallback(deps: CallbackDeps, result: StkResult, settlement: Settlement): void {
   finish(deps, settlement);
   deps.metrics?.inc('mpesa_callbacks_total', { outcome: settlement.outcome });
   if (settlement.outcome !== 'duplicate') deps.metrics?.inc('mpesa_stk_results_total', { result_code: result.resultCode });
   const level = ['orphan', 'ambiguous', 'mismatch', 'conflict', 'late_review'].includes(settlement.outcome) ? 'warn' : 'info';
   deps.log[level]({ checkoutRequestId: result.checkoutRequestId, resultCode: result.resultCode, outcome: settlement.outcome }, 'stk callback');
-  return settlement.outcome;
 }
 
-function toOutcome(result: StkResult): StkOutcome {
+export function toOutcome(result: StkResult): StkOutcome {
   if (result.resultCode !== 0) return { kind: 'failed', resultCode: result.resultCode, resultDesc: result.resultDesc };
   return { kind: 'paid', resultDesc: result.resultDesc, receipt: result.paid?.receipt ?? null, amount: result.paid?.amount, phone: result.paid?.phone, transactionDate: result.paid?.transactionDate };
 }

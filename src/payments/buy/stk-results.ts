@@ -4,7 +4,7 @@ import type { Outbox } from '../../infra/outbox';
 import { creditFromPool, postedGold, release, settle, transferIds } from '../../ledger/gold';
 import { formatGrams, formatKes, parseKesToCents } from '../../lib/units';
 import { raiseOpsAlert } from '../../notifications/ops-alerts';
-import { queueSms } from '../../notifications/queue-sms';
+import { type NewSms, queueSms } from '../../notifications/queue-sms';
 import { AWAITING_STK_RESULT, type OrderStatus } from '../../orders/order-states';
 import { type Order, transitionOrder } from '../../orders/orders';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
@@ -32,11 +32,16 @@ export async function pay(trx: Knex.Transaction, outbox: Outbox, order: Order, p
     if (!again.ok) return unallocated(trx, outbox, order, payment, paid, ['paid'], 'paid while its reservation was already released; the pool could not cover the gold');
     balance = again.balanceUg;
   }
+  await queueSms(trx, outbox, receiptSms(order, paid.receipt, balance));
+  return { outcome: 'settled', alerts: [] };
+}
+
+/** The receipt SMS of a paid buy (pay, and its batched twin in settle-stk-batch.ts): `balance` is the customer's gold right after the post. */
+export function receiptSms(order: Order, receipt: string | null, balance: number): NewSms {
   const t = catalogFor(order.language);
   const common = { grams: formatGrams(order.grams_ug), kes: formatKes(order.amount_cents), price: formatKes(order.price_cents_per_gram), balance: formatGrams(balance) };
-  const body = paid.receipt ? t.sms.buyReceipt({ ...common, receipt: paid.receipt }) : t.sms.buyReceiptNoRef(common);
-  await queueSms(trx, outbox, { customerId: order.customer_id, msisdn: order.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${order.id}` });
-  return { outcome: 'settled', alerts: [] };
+  const body = receipt ? t.sms.buyReceipt({ ...common, receipt }) : t.sms.buyReceiptNoRef(common);
+  return { customerId: order.customer_id, msisdn: order.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${order.id}` };
 }
 
 export async function fail(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report, failed: Extract<StkOutcome, { kind: 'failed' }>): Promise<Settlement> {
@@ -184,10 +189,22 @@ export async function conflict(trx: Knex.Transaction, order: Order, payment: Stk
 
 /** A callback's success must carry a fresh receipt, and the amount and phone we asked for. */
 export async function callbackMismatch(trx: Knex.Transaction, paid: Extract<StkOutcome, { kind: 'paid' }>, payment: StkPayment): Promise<string | null> {
+  const shape = callbackShapeMismatch(paid, payment);
+  if (shape) return shape;
+  const other = await trx('stk_payments').where({ mpesa_receipt: paid.receipt! }).whereNot({ id: payment.id }).first('id');
+  return receiptReuse(paid, other?.id);
+}
+
+/** The part of callbackMismatch that needs no database: receipt format, amount, phone (the batch reads the rest in bulk). */
+export function callbackShapeMismatch(paid: Extract<StkOutcome, { kind: 'paid' }>, payment: StkPayment): string | null {
   if (!paid.receipt || !/^[A-Z0-9]{6,20}$/.test(paid.receipt)) return 'success without a valid receipt number';
   const cents = paid.amount === undefined ? null : parseKesToCents(paid.amount);
   if (cents !== payment.amount_kes * 100) return `amount ${paid.amount ?? 'missing'} != ${payment.amount_kes}`;
   if (paid.phone !== payment.msisdn) return 'phone number differs from the order';
-  const other = await trx('stk_payments').where({ mpesa_receipt: paid.receipt }).whereNot({ id: payment.id }).first('id');
-  return other ? `receipt ${paid.receipt} already used by payment ${other.id}` : null;
+  return null;
+}
+
+/** The receipt is fresh unless another payment (`usedBy`) already holds it. */
+export function receiptReuse(paid: Extract<StkOutcome, { kind: 'paid' }>, usedBy: number | undefined): string | null {
+  return usedBy !== undefined ? `receipt ${paid.receipt} already used by payment ${usedBy}` : null;
 }
