@@ -35,8 +35,12 @@ export interface CachedProfile {
 /** The start of a request: refused by the per-phone limit, or what it needs (resume and profile: first screen only). */
 export type Turn = { allowed: false } | { allowed: true; session: UssdSession | null; resume: Snapshot | null; profile: CachedProfile | null };
 
-/** How long a cached profile is believed (it is also dropped whenever a PIN or language effect runs). */
-export const PROFILE_CACHE_MS = 10 * 60_000;
+/**
+ * How long a cached profile is believed: a day, so that a saver who dials daily starts without Postgres. It is dropped
+ * whenever a USSD PIN or language effect runs; what changes it elsewhere (a PIN lock from the trade API) only shows
+ * on the menu a day late, and every PIN check reads the database anyway.
+ */
+export const PROFILE_CACHE_MS = 24 * 3_600_000;
 
 export interface RequestLimit {
   limiter: Limiter;
