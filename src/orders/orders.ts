@@ -69,3 +69,18 @@ export async function transitionOrder(
   const n = await db('orders').where({ id }).whereIn('status', from).update({ status: to, updated_at: db.fn.now(), ...extra });
   return n === 1;
 }
+
+/**
+ * The set-based twin of transitionOrder: many orders, one conditional UPDATE. Returns the ids that moved
+ * (those still in `from`); the rest were moved by someone else. The same table of moves applies.
+ */
+export async function transitionOrders(db: Trx, ids: readonly string[], from: readonly OrderStatus[], to: OrderStatus): Promise<string[]> {
+  if (from.length === 0 || !from.every((f) => canMove(f, to))) throw new IllegalOrderMove(from, to);
+  if (ids.length === 0) return [];
+  const rows: Array<{ id: string }> = await db('orders')
+    .whereRaw('id = ANY(?::uuid[])', [ids as string[]])
+    .whereIn('status', from)
+    .update({ status: to, updated_at: db.fn.now() })
+    .returning('id');
+  return rows.map((r) => r.id);
+}

@@ -1,7 +1,5 @@
 import type { Db } from '../../db/knex';
 import type { Outbox } from '../../infra/outbox';
-import { reserveFromPool, transferIds } from '../../ledger/gold';
-import { InsufficientFunds } from '../../ledger/ledger';
 import { asDarajaError } from '../../vendors/daraja-errors';
 import type { Logger } from '../../lib/logger';
 import type { Msisdn } from '../../lib/msisdn';
@@ -9,6 +7,7 @@ import type { Metrics } from '../../infra/metrics';
 import type { DarajaClient } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
 import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
+import { reserveBatcherFor } from './reserve-batch';
 
 export interface BuyDeps {
   db: Db;
@@ -28,35 +27,18 @@ const STK_DESCRIPTION = 'Gold purchase'; // Daraja: at most 13 characters
  * idempotency key: only an attempt known NOT to have been delivered is retried.
  */
 export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: boolean): Promise<void> {
-  const order = await loadOrder(deps.db, orderId);
-  if (!order) {
+  // The reservation of every buy job running in this process at the moment goes in one transaction (reserve-batch.ts).
+  const reserved = await reserveBatcherFor(deps).submit(orderId);
+  if (reserved.outcome === 'unknown_order') {
     deps.log.error({ orderId }, 'buy job for an unknown order');
     return;
   }
-  if (order.status === 'created' && !(await reserve(deps, order))) return;
+  if (reserved.outcome === 'pool_empty') return;
+  const order = reserved.order;
   // Record before calling: the order is stk_requested before Daraja hears of it. Whether it still is
   // (pushed already, or settled meanwhile) claimPush decides, under the order lock.
   await transitionOrder(deps.db, order.id, ['reserved'], 'stk_requested');
   await push(deps, order, finalAttempt);
-}
-
-/** Pending pool -> customer transfer. False when the pool cannot cover it (the order is failed and the customer told). */
-async function reserve(deps: BuyDeps, order: Order): Promise<boolean> {
-  return deps.outbox.transaction(async (trx) => {
-    // Held until commit: whoever else closes the order meanwhile (reconciliation) waits, and vice versa.
-    const locked = await loadOrder(trx, order.id, { lock: true });
-    if (locked?.status !== 'created') return true;
-    try {
-      await reserveFromPool(trx, { id: transferIds.buyReservation(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
-    } catch (err) {
-      if (!(err instanceof InsufficientFunds)) throw err;
-      deps.log.warn({ orderId: order.id }, 'pool cannot cover the order');
-      await failBuyOrder(trx, deps.outbox, order, ['created'], { code: 'pool_empty', description: 'gold pool cannot cover the order', reason: 'poolEmpty' });
-      return false;
-    }
-    await transitionOrder(trx, order.id, ['created'], 'reserved');
-    return true;
-  });
 }
 
 async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise<void> {
