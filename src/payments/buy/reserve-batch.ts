@@ -35,7 +35,7 @@ type LockedRow = Order & { customer_account_id: number | null; pool_account_id: 
  * All or nothing, as Batcher needs: a throw rolls the whole batch back and the Batcher re-runs it job by job.
  */
 export async function reserveBuyOrders(deps: ReserveDeps, orderIds: readonly string[]): Promise<ReserveAnswer[]> {
-  const unique = [...new Set(orderIds)]; // a duplicated job in the same batch gets the first one's answer
+  const unique = [...new Set(orderIds)];
   const answers = await deps.outbox.transaction(async (trx) => {
     // The customer's ledger account and the pool's are read with the lock: no lookup statement per batch.
     const rows: LockedRow[] = await trx('orders')
@@ -82,7 +82,15 @@ export async function reserveBuyOrders(deps: ReserveDeps, orderIds: readonly str
     }
     return out;
   });
-  return orderIds.map((id) => answers.get(id)!);
+  // A job repeated in the same batch answers as it would have run right after the first: the order is no
+  // longer `created`, so it goes on (and finds nothing left to do), even after the first failed the order.
+  const seen = new Set<string>();
+  return orderIds.map((id) => {
+    const a = answers.get(id)!;
+    if (seen.has(id) && a.outcome === 'pool_empty') return { outcome: 'go_on', order: { ...a.order, status: 'failed' } };
+    seen.add(id);
+    return a;
+  });
 }
 
 /**
