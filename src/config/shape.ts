@@ -131,6 +131,8 @@ export function shapeConfig(e: ParsedEnv, certificate: { pem: string } | null) {
       backoffMs: e.JOB_BACKOFF_MS,
       outboxRelayIntervalMs: e.OUTBOX_RELAY_INTERVAL_MS,
       lockDurationMs: e.JOB_LOCK_DURATION_MS,
+      /** Buy jobs per worker process at once (their reservations are batched together). */
+      buyConcurrency: e.BUY_WORKER_CONCURRENCY,
     },
     reconcile: {
       /** How often the reconciliation job runs (a BullMQ job scheduler). */
