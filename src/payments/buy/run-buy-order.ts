@@ -6,7 +6,8 @@ import type { Msisdn } from '../../lib/msisdn';
 import type { Metrics } from '../../infra/metrics';
 import type { DarajaClient } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
+import { transitionOrder, type Order } from '../../orders/orders';
+import { pushBatchersFor } from './push-batch';
 import { reserveBatcherFor } from './reserve-batch';
 
 export interface BuyDeps {
@@ -34,15 +35,14 @@ export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: 
     return;
   }
   if (reserved.outcome === 'pool_empty') return;
-  const order = reserved.order;
-  // Record before calling: the order is stk_requested before Daraja hears of it. Whether it still is
-  // (pushed already, or settled meanwhile) claimPush decides, under the order lock.
-  await transitionOrder(deps.db, order.id, ['reserved'], 'stk_requested');
-  await push(deps, order, finalAttempt);
+  await push(deps, reserved.order, finalAttempt);
 }
 
 async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise<void> {
-  const claim = await claimPush(deps, order.id);
+  // Record before calling: the order is stk_requested before Daraja hears of it. Whether it may be pushed
+  // (pushed already, or settled meanwhile) the claim decides, under the order lock (push-batch.ts).
+  const batchers = pushBatchersFor(deps);
+  const claim = await batchers.claim.submit(order.id);
   if (claim.state !== 'claimed') {
     if (claim.state === 'accepted') await transitionOrder(deps.db, order.id, ['stk_requested'], 'stk_sent');
     if (claim.state === 'in_flight' || claim.state === 'unknown') {
@@ -59,16 +59,7 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
       description: STK_DESCRIPTION,
     });
     // Stored whatever became of the order meanwhile: a callback must find its payment by these ids.
-    await deps.db.transaction(async (trx) => {
-      await trx('stk_payments').where({ id: payment.id }).update({
-        merchant_request_id: accepted.merchantRequestId,
-        checkout_request_id: accepted.checkoutRequestId,
-        accepted_at: trx.fn.now(),
-        push_outcome: 'accepted',
-        last_push_error: null,
-      });
-      await transitionOrder(trx, order.id, ['stk_requested'], 'stk_sent');
-    });
+    await batchers.record.submit({ orderId: order.id, paymentId: payment.id, merchantRequestId: accepted.merchantRequestId, checkoutRequestId: accepted.checkoutRequestId });
     deps.log.info({ orderId: order.id, checkoutRequestId: accepted.checkoutRequestId }, 'stk push accepted');
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'accepted' });
   } catch (err) {
@@ -90,26 +81,4 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
       failBuyOrder(trx, deps.outbox, order, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' }),
     );
   }
-}
-
-type PushClaim = { state: 'claimed'; payment: { id: number; amount_kes: number } } | { state: 'accepted' | 'in_flight' | 'unknown' | 'settled' };
-
-/**
- * Takes the right to push, in a transaction holding the order row (as reconciliation does before it
- * gives up on an order): allowed only while no push was accepted and every earlier attempt is known
- * NOT to have reached Daraja. The attempt is recorded as `in_flight` before the call, so a process
- * killed during the call leaves proof that the outcome is unknown.
- */
-async function claimPush(deps: BuyDeps, orderId: string): Promise<PushClaim> {
-  return deps.db.transaction(async (trx) => {
-    const order = await loadOrder(trx, orderId, { lock: true });
-    const payment = await trx('stk_payments').where({ order_id: orderId }).first();
-    if (!order || order.status !== 'stk_requested') return { state: 'settled' };
-    if (payment.checkout_request_id) return { state: 'accepted' };
-    if (payment.push_attempts > 0 && payment.push_outcome !== 'not_delivered') return { state: payment.push_outcome === 'in_flight' ? 'in_flight' : 'unknown' };
-    await trx('stk_payments')
-      .where({ id: payment.id })
-      .update({ push_attempts: trx.raw('push_attempts + 1'), push_outcome: 'in_flight', push_started_at: trx.fn.now() });
-    return { state: 'claimed', payment };
-  });
 }
