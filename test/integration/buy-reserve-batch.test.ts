@@ -8,6 +8,7 @@ import { failBuyOrder } from '../../src/payments/buy/buy-outcomes';
 import { newReference } from '../../src/payments/buy/place-buy-order';
 import { reserveBatcherFor, reserveBuyOrders, type ReserveDeps } from '../../src/payments/buy/reserve-batch';
 import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
+import { claimPushes, pushBatchersFor } from '../../src/payments/buy/push-batch';
 import { loadOrder, transitionOrder } from '../../src/orders/orders';
 import type { OrderStatus } from '../../src/orders/order-states';
 import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
@@ -274,5 +275,23 @@ describe('the buy job reservation, batched', () => {
     expect(reservations.find((r) => r.id === transferIds.buyReservation(poison))!.amount).toBe(999);
     // Cleanup: the poison reservation goes back to the pool (books must balance).
     await resolvePendingTransfer(deps.db, transferIds.buyReservation(poison), 'voided');
+  });
+
+  test('when the push-claim statement throws for one job of a batch, then each job is claimed alone: every good order claimed once, none twice', async () => {
+    await fundPoolGrams(batched.db, 1);
+    const deps = batched.running.services;
+    const ids = await seedOrders(deps.db, Array.from({ length: 5 }, () => ({ gramsUg: 1_000, status: 'created' as const, language: 'en' as const })));
+    await reserveBuyOrders(deps, ids);
+    // Poison: an id Postgres cannot cast to uuid fails the batch's lock statement.
+    const items = [...ids.slice(0, 2), 'not-a-uuid', ...ids.slice(2)];
+    const claims = await Promise.allSettled(items.map((id) => pushBatchersFor(deps).claim.submit(id)));
+    expect(claims.map((c) => (c.status === 'fulfilled' ? c.value.state : 'rejected'))).toEqual(['claimed', 'claimed', 'rejected', 'claimed', 'claimed', 'claimed']);
+    const payments = await deps.db('stk_payments').whereIn('order_id', ids).select('push_attempts', 'push_outcome');
+    expect(payments).toEqual(Array(5).fill({ push_attempts: 1, push_outcome: 'in_flight' }));
+    expect(await deps.db('orders').whereIn('id', ids).distinct('status')).toEqual([{ status: 'stk_requested' }]);
+    // A second claim of the same orders finds the attempt in flight: never pushed again.
+    expect((await claimPushes(deps.db, ids)).map((c) => c.state)).toEqual(Array(5).fill('in_flight'));
+    // Leave the books as a settlement would: the reservations go back.
+    for (const id of ids) await resolvePendingTransfer(deps.db, transferIds.buyReservation(id), 'voided');
   });
 });
