@@ -179,6 +179,40 @@ describe('the buy job reservation, batched', () => {
     );
   });
 
+  test.each([
+    ['a duplicate job, a failed order, an order already sent, and enough gold', [0, 1, 0, 2, 3, 4], ['created', 'created', 'failed', 'stk_sent', 'created'], 100_000, [0, 1, 4]],
+    ['a pool too small for all (the third and fourth do not fit)', [0, 1, 2, 3, 1], ['created', 'created', 'created', 'created'], 2_500, [0, 1]],
+    ['an empty pool', [0, 1, 1], ['created', 'created'], 0, []],
+  ] as Array<[string, number[], OrderStatus[], number, number[]]>)('whole buy jobs, %s: run at once (batched) and one after the other, they push the same orders and leave the same rows', async (_what, jobs, statuses, pool, expectPushed) => {
+    const results = [];
+    for (const [svc, mode] of [[batched, 'at once'], [oneByOne, 'one by one']] as const) {
+      const deps = svc.running.services;
+      const ids = await seedOrders(deps.db, statuses.map((status) => ({ gramsUg: 1_000, status, language: 'en' as const })));
+      const restore = await setPoolAvailable(deps.db, pool, `ballast-job-${randomUUID()}`);
+      const stk: CapturedStk[] = [];
+      mockDarajaToken();
+      mockStkPushAccepted(stk, jobs.length);
+      const jobIds = jobs.map((j) => ids[j]!);
+      if (mode === 'at once') await Promise.all(jobIds.map((id) => runBuyOrder(deps, id, false)));
+      else for (const id of jobIds) await runBuyOrder(deps, id, false);
+      nock.cleanAll();
+      await restore();
+      const payments = await deps.db('stk_payments').whereIn('order_id', ids).select('order_id', 'push_attempts', 'push_outcome', 'checkout_request_id');
+      results.push({
+        pushed: await (async () => {
+          const refs = (await deps.db('orders').whereIn('id', ids).select('id', 'reference')).map((o) => [ids.indexOf(o.id), o.reference] as const);
+          return stk.map((p) => refs.find(([, ref]) => ref === p.body.AccountReference)![0]).sort((a, b) => a - b);
+        })(),
+        rows: await snapshot(deps.db, ids),
+        payments: payments
+          .map((p) => ({ order: ids.indexOf(p.order_id), attempts: p.push_attempts, outcome: p.push_outcome, accepted: p.checkout_request_id !== null }))
+          .sort((a, b) => a.order - b.order),
+      });
+    }
+    expect(results[0]!.pushed).toEqual(expectPushed);
+    expect(results[0]).toEqual(results[1]);
+  });
+
   test('when 16 orders are reserved in one batch, then it costs 5 statements (BEGIN, lock, ledger, move, COMMIT) whatever the batch size', async () => {
     await fundPoolGrams(batched.db, 1);
     const deps = batched.running.services;
