@@ -11,7 +11,7 @@ import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
 import { claimPushes, pushBatchersFor } from '../../src/payments/buy/push-batch';
 import { loadOrder, transitionOrder } from '../../src/orders/orders';
 import type { OrderStatus } from '../../src/orders/order-states';
-import { expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
+import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, type TestService } from '../support/harness';
 import { msisdnOf, nextPhone } from '../support/phones';
 import { mockDarajaToken, mockStkPushAccepted, type CapturedStk } from '../support/vendors';
 
@@ -211,6 +211,29 @@ describe('the buy job reservation, batched', () => {
     }
     expect(results[0]!.pushed).toEqual(expectPushed);
     expect(results[0]).toEqual(results[1]);
+  });
+
+  test('when Daraja receives the pushes of a batch, then their reservations and their in_flight claims are already committed (seen from another connection)', async () => {
+    await fundPoolGrams(batched.db, 1);
+    const deps = batched.running.services;
+    const ids = await seedOrders(deps.db, Array.from({ length: 4 }, () => ({ gramsUg: 1_000, status: 'created' as const, language: 'en' as const })));
+    const refs = new Map((await deps.db('orders').whereIn('id', ids).select('id', 'reference')).map((o) => [o.reference as string, o.id as string]));
+    const seen: Array<{ transfer: string | undefined; outcome: string; status: string }> = [];
+    mockDarajaToken();
+    nock(DARAJA_HOST)
+      .post('/mpesa/stkpush/v1/processrequest')
+      .times(4)
+      .reply(async (_uri, body) => {
+        const id = refs.get((body as { AccountReference: string }).AccountReference)!;
+        // The service's pool, another connection: only committed rows are visible.
+        const transfer = await deps.db('transfers').where({ id: transferIds.buyReservation(id) }).first('status');
+        const payment = await deps.db('stk_payments').where({ order_id: id }).first('push_outcome');
+        const order = await deps.db('orders').where({ id }).first('status');
+        seen.push({ transfer: transfer?.status, outcome: payment.push_outcome, status: order.status });
+        return [200, { MerchantRequestID: `mr-${id}`, CheckoutRequestID: `co-${id}`, ResponseCode: '0', ResponseDescription: 'Success', CustomerMessage: 'Success' }];
+      });
+    await Promise.all(ids.map((id) => runBuyOrder(deps, id, false)));
+    expect(seen).toEqual(Array(4).fill({ transfer: 'pending', outcome: 'in_flight', status: 'stk_requested' }));
   });
 
   test('when 16 orders are reserved in one batch, then it costs 5 statements (BEGIN, lock, ledger, move, COMMIT) whatever the batch size', async () => {
