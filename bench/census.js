@@ -165,12 +165,12 @@ async function run({ resources, log = () => undefined }) {
     }
     let confirm;
     const cc = await count.measure(async () => (confirm = await walk('census', '1*500*1')));
-    note('USSD confirm (order + outbox + relay to the queue)', cc, `-> ${confirm.body.slice(0, 30)}`);
+    note('USSD confirm (place_buy_order + relay to the queue)', cc, `-> ${confirm.body.slice(0, 30)}`);
     const order = await db('orders').where({ source_key: ussdSourceKey(msisdn, 'census') }).first('id');
     if (!order) throw new Error(`census: the confirm placed no order (${confirm.body})`);
 
     const bj = await count.measure(() => runBuyOrder(running.services, order.id, false));
-    note('buy job (reserve + STK Push)', bj, `(Daraja requests: ${standIn.arrivals.size} arrived)`);
+    note('buy job alone (batches of 1: reserve, push claim, push record + STK Push)', bj, `(Daraja requests: ${standIn.arrivals.size} arrived)`);
     const payment = await db('stk_payments').where({ order_id: order.id }).first();
     if (!payment?.checkout_request_id) throw new Error('census: the buy job did not push');
     const body = JSON.stringify({

@@ -13,6 +13,7 @@ import * as payoutInFlight from './20261204_013_payout_in_flight';
 import * as sessionPerPhone from './20261204_014_session_per_phone';
 import * as c2bPayments from './20261204_016_c2b_payments';
 import * as ledgerBatches from './20261205_017_ledger_batches';
+import * as placeBuy from './20261205_018_place_buy';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -34,6 +35,7 @@ const migrations: Record<string, Knex.Migration> = {
   // 013 after 016: appended when it was written (the list is append-only).
   '20261204_013_payout_in_flight': payoutInFlight,
   '20261205_017_ledger_batches': ledgerBatches,
+  '20261205_018_place_buy': placeBuy,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

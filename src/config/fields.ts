@@ -192,6 +192,9 @@ export const fieldsSchema = z.object({
 
   JOB_ATTEMPTS: positiveInt(6),
   JOB_BACKOFF_MS: positiveInt(2000),
+  // Buy jobs one worker process runs at once: their reservations group-commit (reserve-batch.ts), so the more
+  // run at once, the bigger the batches. Each holds at most one STK Push request open.
+  BUY_WORKER_CONCURRENCY: positiveInt(64),
   OUTBOX_RELAY_INTERVAL_MS: positiveInt(1000),
   // A worker that dies holds its jobs this long before another worker takes them over (BullMQ's lock).
   JOB_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),

@@ -131,6 +131,8 @@ export function shapeConfig(e: ParsedEnv, certificate: { pem: string } | null) {
       backoffMs: e.JOB_BACKOFF_MS,
       outboxRelayIntervalMs: e.OUTBOX_RELAY_INTERVAL_MS,
       lockDurationMs: e.JOB_LOCK_DURATION_MS,
+      /** Buy jobs per worker process at once (their reservations are batched together). */
+      buyConcurrency: e.BUY_WORKER_CONCURRENCY,
     },
     settlement: {
       /** Concurrent paid STK callbacks settled in one transaction, at most (src/payments/buy/settle-stk-batch.ts). */

@@ -14,7 +14,7 @@ import { scheduleReconciliation } from './reconcile-schedule';
 /** Job processors are thin: check the data the outbox put in the job (job-data.ts), call one use case. */
 export function startWorkers(s: Services, concurrency = 16): { close(): Promise<void> } {
   const workers = [
-    s.backends.startWorker('buy', withJobData('buy', s.log, (d, job) => runBuyOrder(s, d.orderId, isFinalAttempt(job))), concurrency),
+    s.backends.startWorker('buy', withJobData('buy', s.log, (d, job) => runBuyOrder(s, d.orderId, isFinalAttempt(job))), s.config.jobs.buyConcurrency),
     s.backends.startWorker('sms', withJobData('sms', s.log, (d, job) => deliverSms(s, d.smsId, isFinalAttempt(job))), concurrency),
     s.backends.startWorker('payout', withJobData('payout', s.log, (d, job) => runPayout(s, d.payoutId, isFinalAttempt(job))), concurrency),
     s.backends.startWorker('payout-status', withJobData('payout-status', s.log, (d, job) => runPayoutStatusCheck(s, d.payoutId, d.check, isFinalAttempt(job))), concurrency),

@@ -85,9 +85,17 @@ export async function transitionOrder(
   return n === 1;
 }
 
-/** transitionOrder for many orders in ONE statement. Returns how many moved (those still in `from`). */
-export async function transitionOrders(db: Trx, ids: readonly string[], from: readonly OrderStatus[], to: OrderStatus): Promise<number> {
+/**
+ * The set-based twin of transitionOrder: many orders, one conditional UPDATE. Returns the ids that moved
+ * (those still in `from`); the rest were moved by someone else. The same table of moves applies.
+ */
+export async function transitionOrders(db: Trx, ids: readonly string[], from: readonly OrderStatus[], to: OrderStatus): Promise<string[]> {
   if (from.length === 0 || !from.every((f) => canMove(f, to))) throw new IllegalOrderMove(from, to);
-  if (ids.length === 0) return 0;
-  return db('orders').whereRaw('id = ANY(?::uuid[])', [ids as string[]]).whereIn('status', from).update({ status: to, updated_at: db.fn.now() });
+  if (ids.length === 0) return [];
+  const rows: Array<{ id: string }> = await db('orders')
+    .whereRaw('id = ANY(?::uuid[])', [ids as string[]])
+    .whereIn('status', from)
+    .update({ status: to, updated_at: db.fn.now() })
+    .returning('id');
+  return rows.map((r) => r.id);
 }

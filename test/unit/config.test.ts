@@ -13,6 +13,12 @@ describe('configuration', () => {
     expect(c.mpesa.callbackSecret).toBe('s3cr3t-Path-9f8e');
   });
 
+  test('buy jobs per worker: 64 by default so reservations batch, settable, a positive integer', () => {
+    expect(loadConfig(baseEnv()).jobs.buyConcurrency).toBe(64);
+    expect(loadConfig({ ...baseEnv(), BUY_WORKER_CONCURRENCY: '128' }).jobs.buyConcurrency).toBe(128);
+    expect(() => loadConfig({ ...baseEnv(), BUY_WORKER_CONCURRENCY: '0' })).toThrow(ConfigError);
+  });
+
   test('production picks the production host; MPESA_BASE_URL overrides either', () => {
     expect(loadConfig({ ...baseEnv(), MPESA_ENVIRONMENT: 'production', AT_USERNAME: 'goldco' }).mpesa.baseUrl).toBe('https://api.safaricom.co.ke');
     expect(loadConfig({ ...baseEnv(), MPESA_BASE_URL: 'http://127.0.0.1:9999/' }).mpesa.baseUrl).toBe('http://127.0.0.1:9999');

@@ -1,11 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from '../../db/knex';
 import type { Outbox } from '../../infra/outbox';
-import { CENTS_PER_KES } from '../../lib/units';
-import { checkDailyLimit } from '../../orders/daily-limits';
-import { OPEN_BUY_STATUSES } from '../../orders/order-states';
+import { NOT_COUNTED_FOR_LIMITS, OPEN_BUY_STATUSES } from '../../orders/order-states';
 import type { OrderRequest } from '../../orders/orders';
-import { Refusal, refusable } from '../../lib/refusal';
 
 /** The partial unique index that allows one open buy per phone (migration 20261126_008_security). */
 const ONE_OPEN_BUY_INDEX = 'orders_one_open_buy_per_msisdn';
@@ -21,56 +18,58 @@ export type PlaceBuyOrderResult =
 
 const PAYMENT_PENDING = { ok: false, reason: 'payment_pending' } as const;
 
+interface PlacedRow {
+  o_result: 'created' | 'exists' | 'daily_limit' | 'payment_pending';
+  o_order_id: string | null;
+  o_reference: string | null;
+  o_remaining_kes: number | null;
+  o_outbox_id: number | null;
+}
+
 /**
- * Records the order, its payment and its buy job in one transaction, then hands the job to the
- * queue. No vendor is called here: this runs inside the USSD request.
+ * Records the order, its payment and its buy job in ONE statement (place_buy_order, migration
+ * 20261205_018: the daily limit, one open buy per phone, the idempotent insert), then hands the job to
+ * the queue. No vendor is called here: this runs inside the USSD request.
  * Refused (`payment_pending`) while another buy of this phone may still be charged.
  */
 export async function placeBuyOrder(
   deps: { db: Db; outbox: Outbox; config: { buy: { dailyLimitKes: number } } },
   input: PlaceBuyOrder,
 ): Promise<PlaceBuyOrderResult> {
-  return refusable<PlaceBuyOrderResult, typeof PAYMENT_PENDING>(() =>
-    deps.outbox.transaction(async (trx): Promise<PlaceBuyOrderResult> => {
-    const limit = await checkDailyLimit(trx, 'buy', input, deps.config.buy.dailyLimitKes);
-    if (!limit.ok) return { ok: false as const, reason: 'daily_limit' as const, remainingKes: limit.remainingKes };
-    // M-Pesa prompts one payment per phone at a time. This check gives the clear answer; the unique
-    // index decides when two sessions race (caught below).
-    const open = await trx('orders')
-      .where({ msisdn: input.msisdn, kind: 'buy' })
-      .whereIn('status', OPEN_BUY_STATUSES)
-      .whereNot({ source_key: input.sourceKey })
-      .first('id');
-    if (open) throw new Refusal(PAYMENT_PENDING);
-    const id = randomUUID();
-    const [order] = await trx('orders')
-      .insert({
-        id,
-        reference: newReference(),
-        kind: 'buy',
-        customer_id: input.customerId,
-        msisdn: input.msisdn,
-        amount_cents: input.amountKes * CENTS_PER_KES,
-        price_cents_per_gram: input.priceCentsPerGram,
-        grams_ug: input.gramsUg,
-        status: 'created',
-        source_key: input.sourceKey,
-      })
-      .onConflict('source_key')
-      .ignore()
-      .returning(['id', 'reference']);
-    if (!order) {
-      const existing = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference');
-      return { ok: true as const, orderId: existing.id as string, reference: existing.reference as string, created: false };
-    }
-    await trx('stk_payments').insert({ order_id: id, msisdn: input.msisdn, amount_kes: input.amountKes });
-    await deps.outbox.write(trx, 'buy', `buy-${id}`, { orderId: id });
-    return { ok: true as const, orderId: id, reference: order.reference as string, created: true };
-  }).catch((err: unknown) => {
+  let row: PlacedRow;
+  try {
+    const { rows } = await deps.db.raw(`SELECT * FROM place_buy_order(?::uuid, ?, ?, ?, ?, ?, ?, ?, ?, ?::text[], ?::text[])`, [
+      randomUUID(),
+      newReference(),
+      input.customerId,
+      input.msisdn,
+      input.amountKes,
+      input.priceCentsPerGram,
+      input.gramsUg,
+      input.sourceKey,
+      deps.config.buy.dailyLimitKes,
+      [...NOT_COUNTED_FOR_LIMITS],
+      [...OPEN_BUY_STATUSES],
+    ]);
+    row = rows[0];
+  } catch (err) {
+    // Two sessions of one phone raced past the open-buy check: the unique index decided.
     const e = err as { code?: string; constraint?: string };
-    if (e?.code === '23505' && e.constraint === ONE_OPEN_BUY_INDEX) throw new Refusal(PAYMENT_PENDING);
+    if (e?.code === '23505' && e.constraint === ONE_OPEN_BUY_INDEX) return PAYMENT_PENDING;
     throw err;
-  }));
+  }
+  switch (row.o_result) {
+    case 'daily_limit':
+      return { ok: false, reason: 'daily_limit', remainingKes: Number(row.o_remaining_kes) };
+    case 'payment_pending':
+      return PAYMENT_PENDING;
+    case 'exists':
+      return { ok: true, orderId: row.o_order_id!, reference: row.o_reference!, created: false };
+    case 'created':
+      // After the commit (the statement was its own transaction), as outbox.transaction relays.
+      await deps.outbox.relaySoon([Number(row.o_outbox_id)]);
+      return { ok: true, orderId: row.o_order_id!, reference: row.o_reference!, created: true };
+  }
 }
 
 /** 12 characters (Daraja's AccountReference limit), unambiguous letters and digits; `SLD…` for a sale. */

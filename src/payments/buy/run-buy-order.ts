@@ -1,14 +1,14 @@
 import type { Db } from '../../db/knex';
 import type { Outbox } from '../../infra/outbox';
-import { reserveFromPool, transferIds } from '../../ledger/gold';
-import { InsufficientFunds } from '../../ledger/ledger';
 import { asDarajaError } from '../../vendors/daraja-errors';
 import type { Logger } from '../../lib/logger';
 import type { Msisdn } from '../../lib/msisdn';
 import type { Metrics } from '../../infra/metrics';
 import type { DarajaClient } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
+import { transitionOrder, type Order } from '../../orders/orders';
+import { pushBatchersFor } from './push-batch';
+import { reserveBatcherFor } from './reserve-batch';
 
 export interface BuyDeps {
   db: Db;
@@ -28,39 +28,21 @@ const STK_DESCRIPTION = 'Gold purchase'; // Daraja: at most 13 characters
  * idempotency key: only an attempt known NOT to have been delivered is retried.
  */
 export async function runBuyOrder(deps: BuyDeps, orderId: string, finalAttempt: boolean): Promise<void> {
-  const order = await loadOrder(deps.db, orderId);
-  if (!order) {
+  // The reservation of every buy job running in this process at the moment goes in one transaction (reserve-batch.ts).
+  const reserved = await reserveBatcherFor(deps).submit(orderId);
+  if (reserved.outcome === 'unknown_order') {
     deps.log.error({ orderId }, 'buy job for an unknown order');
     return;
   }
-  if (order.status === 'created' && !(await reserve(deps, order))) return;
-  // Record before calling: the order is stk_requested before Daraja hears of it. Whether it still is
-  // (pushed already, or settled meanwhile) claimPush decides, under the order lock.
-  await transitionOrder(deps.db, order.id, ['reserved'], 'stk_requested');
-  await push(deps, order, finalAttempt);
-}
-
-/** Pending pool -> customer transfer. False when the pool cannot cover it (the order is failed and the customer told). */
-async function reserve(deps: BuyDeps, order: Order): Promise<boolean> {
-  return deps.outbox.transaction(async (trx) => {
-    // Held until commit: whoever else closes the order meanwhile (reconciliation) waits, and vice versa.
-    const locked = await loadOrder(trx, order.id, { lock: true });
-    if (locked?.status !== 'created') return true;
-    try {
-      await reserveFromPool(trx, { id: transferIds.buyReservation(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
-    } catch (err) {
-      if (!(err instanceof InsufficientFunds)) throw err;
-      deps.log.warn({ orderId: order.id }, 'pool cannot cover the order');
-      await failBuyOrder(trx, deps.outbox, order, ['created'], { code: 'pool_empty', description: 'gold pool cannot cover the order', reason: 'poolEmpty' });
-      return false;
-    }
-    await transitionOrder(trx, order.id, ['created'], 'reserved');
-    return true;
-  });
+  if (reserved.outcome === 'pool_empty') return;
+  await push(deps, reserved.order, finalAttempt);
 }
 
 async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise<void> {
-  const claim = await claimPush(deps, order.id);
+  // Record before calling: the order is stk_requested before Daraja hears of it. Whether it may be pushed
+  // (pushed already, or settled meanwhile) the claim decides, under the order lock (push-batch.ts).
+  const batchers = pushBatchersFor(deps);
+  const claim = await batchers.claim.submit(order.id);
   if (claim.state !== 'claimed') {
     if (claim.state === 'accepted') await transitionOrder(deps.db, order.id, ['stk_requested'], 'stk_sent');
     if (claim.state === 'in_flight' || claim.state === 'unknown') {
@@ -77,16 +59,7 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
       description: STK_DESCRIPTION,
     });
     // Stored whatever became of the order meanwhile: a callback must find its payment by these ids.
-    await deps.db.transaction(async (trx) => {
-      await trx('stk_payments').where({ id: payment.id }).update({
-        merchant_request_id: accepted.merchantRequestId,
-        checkout_request_id: accepted.checkoutRequestId,
-        accepted_at: trx.fn.now(),
-        push_outcome: 'accepted',
-        last_push_error: null,
-      });
-      await transitionOrder(trx, order.id, ['stk_requested'], 'stk_sent');
-    });
+    await batchers.record.submit({ orderId: order.id, paymentId: payment.id, merchantRequestId: accepted.merchantRequestId, checkoutRequestId: accepted.checkoutRequestId });
     deps.log.info({ orderId: order.id, checkoutRequestId: accepted.checkoutRequestId }, 'stk push accepted');
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'accepted' });
   } catch (err) {
@@ -108,26 +81,4 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
       failBuyOrder(trx, deps.outbox, order, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' }),
     );
   }
-}
-
-type PushClaim = { state: 'claimed'; payment: { id: number; amount_kes: number } } | { state: 'accepted' | 'in_flight' | 'unknown' | 'settled' };
-
-/**
- * Takes the right to push, in a transaction holding the order row (as reconciliation does before it
- * gives up on an order): allowed only while no push was accepted and every earlier attempt is known
- * NOT to have reached Daraja. The attempt is recorded as `in_flight` before the call, so a process
- * killed during the call leaves proof that the outcome is unknown.
- */
-async function claimPush(deps: BuyDeps, orderId: string): Promise<PushClaim> {
-  return deps.db.transaction(async (trx) => {
-    const order = await loadOrder(trx, orderId, { lock: true });
-    const payment = await trx('stk_payments').where({ order_id: orderId }).first();
-    if (!order || order.status !== 'stk_requested') return { state: 'settled' };
-    if (payment.checkout_request_id) return { state: 'accepted' };
-    if (payment.push_attempts > 0 && payment.push_outcome !== 'not_delivered') return { state: payment.push_outcome === 'in_flight' ? 'in_flight' : 'unknown' };
-    await trx('stk_payments')
-      .where({ id: payment.id })
-      .update({ push_attempts: trx.raw('push_attempts + 1'), push_outcome: 'in_flight', push_started_at: trx.fn.now() });
-    return { state: 'claimed', payment };
-  });
 }

@@ -127,7 +127,7 @@ async function writeSettlements(trx: Knex.Transaction, deps: CallbackDeps, settl
     ],
   );
   if (updated.rowCount !== settled.length) throw new Error(`stk batch: ${updated.rowCount} payments updated for ${settled.length} callbacks`);
-  const moved = await transitionOrders(trx, settled.map((s) => s.order.id), AWAITING_STK_RESULT, 'paid');
+  const moved = (await transitionOrders(trx, settled.map((s) => s.order.id), AWAITING_STK_RESULT, 'paid')).length;
   if (moved !== settled.length) throw new Error(`stk batch: ${moved} orders paid for ${settled.length} callbacks`);
   await trx('mpesa_callbacks').insert(
     settled.map((s) => ({ kind: 'stk', checkout_request_id: s.item.result.checkoutRequestId, outcome: 'settled', payload: JSON.stringify(s.item.rawPayload) })),
