@@ -9,6 +9,20 @@ import type { QueueKey } from './queues';
  * its own transaction; the relay hands rows to BullMQ (with a deterministic jobId, so a row relayed
  * twice is still one job) and marks them. A Redis outage delays work; it never loses any.
  */
+/** An outbox row inserted by the current transaction, with what its relay needs. */
+export interface FreshRow {
+  id: number;
+  queue: QueueKey;
+  jobId: string;
+  payload: Record<string, unknown>;
+  delayMs?: number;
+}
+
+interface Written {
+  fresh: FreshRow[];
+  existing: number[];
+}
+
 export class Outbox {
   constructor(
     private readonly db: Db,
@@ -16,8 +30,12 @@ export class Outbox {
     private readonly log: Logger,
   ) {}
 
-  /** The rows written inside each open `transaction()`, relayed once it commits. */
-  private readonly written = new WeakMap<Knex.Transaction, number[]>();
+  /**
+   * The rows written inside each open `transaction()`, relayed once it commits: those this transaction inserted
+   * (`fresh`: their job is known, so the relay needs no read), and rows that existed already (`existing`: relayed
+   * through `relay`, which skips them if they were relayed before).
+   */
+  private readonly written = new WeakMap<Knex.Transaction, Written>();
 
   /**
    * Commit, then relay: runs `fn` in one database transaction, and every row `write` adds inside it is
@@ -36,12 +54,12 @@ export class Outbox {
    * (the STK settlement batcher) while its own callers still wait for the relay.
    */
   async transactionRelayingAfter<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<{ result: T; relayed: Promise<void> }> {
-    const ids: number[] = [];
+    const written: Written = { fresh: [], existing: [] };
     const result = await this.db.transaction(async (trx) => {
-      this.written.set(trx, ids);
+      this.written.set(trx, written);
       return fn(trx);
     });
-    return { result, relayed: this.relaySoon(ids) };
+    return { result, relayed: Promise.all([this.relayCommitted(written.fresh), this.relaySoon(written.existing)]).then(() => undefined) };
   }
 
   /** `delayMs`: the job runs no earlier than that long after this commit (the queue holds it as a delayed job). */
@@ -49,7 +67,8 @@ export class Outbox {
     const runAt = opts.delayMs ? trx.raw(`now() + ? * interval '1 millisecond'`, [opts.delayMs]) : null;
     const [row] = await trx('outbox').insert({ queue, job_id: jobId, payload, run_at: runAt }).onConflict('job_id').ignore().returning('id');
     const id: number = row ? row.id : (await trx('outbox').where({ job_id: jobId }).first('id')).id;
-    this.written.get(trx)?.push(id);
+    if (row) this.written.get(trx)?.fresh.push({ id, queue, jobId, payload, ...(opts.delayMs ? { delayMs: opts.delayMs } : {}) });
+    else this.written.get(trx)?.existing.push(id);
     return id;
   }
 
@@ -63,22 +82,46 @@ export class Outbox {
       `WITH v AS (SELECT * FROM unnest(?::text[], ?::jsonb[]) WITH ORDINALITY AS v(job_id, payload, n)),
        ins AS (INSERT INTO outbox (queue, job_id, payload) SELECT ?, job_id, payload FROM v ORDER BY n
                ON CONFLICT (job_id) DO NOTHING RETURNING id, job_id)
-       SELECT coalesce(ins.id, o.id) AS id FROM v LEFT JOIN ins ON ins.job_id = v.job_id
+       SELECT coalesce(ins.id, o.id) AS id, ins.id IS NOT NULL AS fresh FROM v LEFT JOIN ins ON ins.job_id = v.job_id
          LEFT JOIN outbox o ON o.job_id = v.job_id ORDER BY v.n`,
       [jobs.map((j) => j.jobId), jobs.map((j) => JSON.stringify(j.payload)), queue],
     );
-    const ids = (rows as Array<{ id: number }>).map((r) => r.id);
-    this.written.get(trx)?.push(...ids);
-    return ids;
+    const out = rows as Array<{ id: number; fresh: boolean }>;
+    const written = this.written.get(trx);
+    out.forEach((r, i) => {
+      if (r.fresh) written?.fresh.push({ id: r.id, queue, jobId: jobs[i]!.jobId, payload: jobs[i]!.payload });
+      else written?.existing.push(r.id);
+    });
+    return out.map((r) => r.id);
+  }
+
+  /**
+   * The fast path for rows the caller inserted in a transaction that has COMMITTED, and whose jobs it holds: add
+   * the jobs, then mark the rows in ONE statement (no transaction, no read, no row lock). Safe because the job id
+   * makes an add idempotent: if the sweep relays the same row meanwhile, the queue keeps one job (completed jobs are
+   * kept a day, queues.ts); if this process dies between the add and the mark, the sweep adds it again, still one
+   * job. Never for a row that existed before the transaction (it may have been relayed and its job long gone: that
+   * goes through `relay`, which skips relayed rows). A failure is logged and left to the sweep.
+   */
+  async relayCommitted(rows: readonly FreshRow[], timeoutMs = 2000): Promise<void> {
+    if (rows.length === 0) return;
+    await this.withTimeout(async () => {
+      await Promise.all(rows.map((r) => this.queues[r.queue].add(r.queue, r.payload, { jobId: r.jobId, ...(r.delayMs ? { delay: r.delayMs } : {}) })));
+      await this.db('outbox').whereIn('id', rows.map((r) => r.id)).whereNull('relayed_at').update({ relayed_at: this.db.fn.now() });
+    }, timeoutMs, rows.map((r) => r.id));
   }
 
   /** Relay the given rows now (the fast path after a commit). Failure is logged: the sweep retries. */
   async relaySoon(ids: number[], timeoutMs = 2000): Promise<void> {
     if (ids.length === 0) return;
+    await this.withTimeout(() => this.relay(ids), timeoutMs, ids);
+  }
+
+  private async withTimeout(relay: () => Promise<unknown>, timeoutMs: number, ids: number[]): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.relay(ids),
+        relay(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('relay timed out')), timeoutMs);
         }),

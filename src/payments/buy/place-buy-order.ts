@@ -66,8 +66,9 @@ export async function placeBuyOrder(
     case 'exists':
       return { ok: true, orderId: row.o_order_id!, reference: row.o_reference!, created: false };
     case 'created':
-      // After the commit (the statement was its own transaction), as outbox.transaction relays.
-      await deps.outbox.relaySoon([Number(row.o_outbox_id)]);
+      // After the commit (the statement was its own transaction), as outbox.transaction relays. The row is this
+      // statement's own (a fresh order id), so its job is known: added, then the row marked, one statement.
+      await deps.outbox.relayCommitted([{ id: Number(row.o_outbox_id), queue: 'buy', jobId: `buy-${row.o_order_id}`, payload: { orderId: row.o_order_id! } }]);
       return { ok: true, orderId: row.o_order_id!, reference: row.o_reference!, created: true };
   }
 }
