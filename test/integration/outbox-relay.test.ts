@@ -1,5 +1,6 @@
 import { createDb, type Db } from '../../src/db/knex';
 import { Outbox } from '../../src/infra/outbox';
+import { QUEUE_NAMES } from '../../src/infra/queues';
 import { createLogger } from '../../src/lib/logger';
 import { startTestService, waitFor, type TestService } from '../support/harness';
 
@@ -25,7 +26,8 @@ describe('the outbox relay after COMMIT', () => {
   });
 
   const outbox = () => own;
-  const queue = () => svc.running.services.queues.sms;
+  // The BullMQ queue itself (the service's JobQueue interface has no getJob).
+  const queue = () => svc.running.services.backends.dashboardQueues().find((q) => q.name === QUEUE_NAMES.sms)!;
 
   test('a row inserted by the transaction is queued and marked with one statement after COMMIT', async () => {
     const sql: string[] = [];
