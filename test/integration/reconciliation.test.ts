@@ -260,7 +260,7 @@ describe('STK reconciliation', () => {
     async function expiredOrder() {
       const p = await pushed();
       mockStkQuery(new Map([[p.checkoutRequestId, 'pending']]));
-      mockAtSmsAccepted([]);
+      mockAtSmsAccepted([], undefined, 1, p.msisdn);
       await backdate(svc.db, p.order.id, 901);
       await reconcile();
       expect(await orderStatus(svc, p.order.id)).toBe('expired');
@@ -271,7 +271,7 @@ describe('STK reconciliation', () => {
     test('when a success callback arrives after the order expired, then the customer still gets the gold under a new reservation', async () => {
       const { order, checkoutRequestId, msisdn } = await expiredOrder();
       const sms: CapturedSms[] = [];
-      mockAtSmsAccepted(sms);
+      mockAtSmsAccepted(sms, undefined, 1, msisdn);
       const before = await customerGold(svc, order.customer_id);
       const pool = await poolAccount(svc);
 
@@ -312,7 +312,7 @@ describe('STK reconciliation', () => {
     test('when the pool cannot cover a late payment, then the order goes to review with an ops alert and the customer is told', async () => {
       const { order, checkoutRequestId, msisdn } = await expiredOrder();
       const sms: CapturedSms[] = [];
-      mockAtSmsAccepted(sms);
+      mockAtSmsAccepted(sms, undefined, 1, msisdn);
       // Take every available gram out of the pool (back to issuance).
       const poolId = await accountIdByCode(svc.db, 'pool');
       const available = (await poolAccount(svc)).credits_posted - (await poolAccount(svc)).debits_posted - (await poolAccount(svc)).debits_pending;

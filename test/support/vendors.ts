@@ -36,9 +36,19 @@ export interface CapturedSms {
 }
 
 /** Africa's Talking accepts SMS (201) and records each form body. */
-export function mockAtSmsAccepted(captured: CapturedSms[], host = AT_SANDBOX_HOST, times = 1) {
+/** The number an Africa's Talking send is for (nock hands a form body over parsed, or as text), without its +. */
+function recipientOf(body: unknown): string | undefined {
+  const to = typeof body === 'string' ? new URLSearchParams(body).get('to') : (body as Record<string, unknown> | null)?.to;
+  return typeof to === 'string' ? to.replace(/^\+/, '') : undefined;
+}
+
+/**
+ * `toMsisdn`: only an SMS to this number takes the interceptor, so an SMS of an earlier test still on its way (a
+ * busy machine) cannot use it up.
+ */
+export function mockAtSmsAccepted(captured: CapturedSms[], host = AT_SANDBOX_HOST, times = 1, toMsisdn?: string) {
   return nock(host)
-    .post('/version1/messaging')
+    .post('/version1/messaging', toMsisdn ? (body: unknown) => recipientOf(body) === toMsisdn : undefined)
     .times(times)
     .reply(function (_uri, body) {
       const form = new URLSearchParams(typeof body === 'string' ? body : '');
