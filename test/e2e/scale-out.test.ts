@@ -219,8 +219,13 @@ describe('2 web + 2 worker processes on one Postgres and one Redis', () => {
       expect(account).toEqual({ credits_posted: paid ? order.grams_ug : 0, credits_pending: 0 });
       // Every delivery was recorded; exactly one of them decided the payment.
       const checkoutId = (await db('stk_payments').where({ order_id: orderId }).first('checkout_request_id')).checkout_request_id;
-      const outcomes: string[] = await db('mpesa_callbacks').where({ checkout_request_id: checkoutId }).orderBy('id').pluck('outcome');
       const deliveries = b.outcome === 'scripted_duplicate' ? 4 : 2;
+      // The order settles with the first delivery; the others may still be on their way to (or queued in) the other
+      // web process's settlement batcher: wait until each was recorded.
+      const outcomes: string[] = await waitFor(async () => {
+        const rows: string[] = await db('mpesa_callbacks').where({ checkout_request_id: checkoutId }).orderBy('id').pluck('outcome');
+        return rows.length >= deliveries ? rows : null;
+      }, `every delivery of ${b.phone}'s callback to be recorded`, 30_000);
       expect({ phone: b.phone, outcomes: [...outcomes].sort() }).toEqual({
         phone: b.phone,
         outcomes: [paid ? 'settled' : 'failed', ...Array(deliveries - 1).fill('duplicate')].sort(),
