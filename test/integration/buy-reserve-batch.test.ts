@@ -281,12 +281,13 @@ describe('the buy job reservation, batched', () => {
     expect(stk).toHaveLength(17);
     expect(await deps.db('orders').whereIn('id', ids).distinct('status')).toEqual([{ status: 'stk_sent' }]);
     expect(sql.filter((s) => s.includes('ledger_create_transfers'))).toHaveLength(1);
-    expect(sql.filter((s) => s.includes('left join "stk_payments"'))).toHaveLength(1);
+    expect(sql.filter((s) => s.includes('"push_outcome" from "stk_payments"'))).toHaveLength(1);
     // Daraja's answers arrive when they do: the records form as many batches as the answers' event-loop turns.
     const recordBatches = sql.filter((s) => s.includes('merchant_request_id')).length;
     expect(recordBatches).toBeGreaterThanOrEqual(1);
-    // reservation: BEGIN, lock, ledger, move, COMMIT; claim: BEGIN, lock, move, claim, COMMIT; record: BEGIN, lock, ids, move, COMMIT
-    expect(sql).toHaveLength(10 + 5 * recordBatches);
+    // reservation: BEGIN, lock, ledger, move, COMMIT; claim: BEGIN, lock, payments, move, claim, COMMIT;
+    // record: BEGIN, lock, ids, move, COMMIT
+    expect(sql).toHaveLength(11 + 5 * recordBatches);
   });
 
   test('when the same buy job runs twice at once (its claims in one batch), then the order is pushed once', async () => {

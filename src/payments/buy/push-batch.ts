@@ -32,12 +32,20 @@ interface ClaimRow {
 export async function claimPushes(db: Db, orderIds: readonly string[]): Promise<PushClaim[]> {
   const unique = [...new Set(orderIds)];
   const answers = await db.transaction(async (trx) => {
-    const rows: ClaimRow[] = await trx('orders')
-      .leftJoin('stk_payments', 'stk_payments.order_id', 'orders.id')
-      .whereRaw('orders.id = ANY(?::uuid[])', [unique])
-      .orderBy('orders.id')
-      .forUpdate('orders')
-      .select('orders.id', 'orders.status', 'stk_payments.id as payment_id', 'stk_payments.amount_kes', 'stk_payments.checkout_request_id', 'stk_payments.push_attempts', 'stk_payments.push_outcome');
+    // Lock, THEN read the payments, in a second statement. One statement that joins the payments and waits for the
+    // order locks would, once granted, re-read the orders but keep the payment rows from before the wait: a claim
+    // queued behind another job's claim of the same order would see push_attempts 0 and push a second time.
+    const locked: Array<{ id: string; status: string }> = (
+      await trx.raw(`SELECT id, status FROM orders WHERE id = ANY(?::uuid[]) ORDER BY id FOR UPDATE`, [unique])
+    ).rows;
+    const payments: Array<Omit<ClaimRow, 'id' | 'status'> & { order_id: string }> = await trx('stk_payments')
+      .whereRaw('order_id = ANY(?::uuid[])', [locked.map((r) => r.id)])
+      .select('order_id', 'id as payment_id', 'amount_kes', 'checkout_request_id', 'push_attempts', 'push_outcome');
+    const paymentOf = new Map(payments.map((p) => [p.order_id, p]));
+    const rows: ClaimRow[] = locked.map((o) => {
+      const p = paymentOf.get(o.id);
+      return { id: o.id, status: o.status, payment_id: p?.payment_id ?? null, amount_kes: p?.amount_kes ?? 0, checkout_request_id: p?.checkout_request_id ?? null, push_attempts: p?.push_attempts ?? 0, push_outcome: p?.push_outcome ?? null };
+    });
     const moved = new Set(await transitionOrders(trx, rows.filter((r) => r.status === 'reserved').map((r) => r.id), ['reserved'], 'stk_requested'));
     const byId = new Map(rows.map((r) => [r.id, r]));
     const out = new Map<string, PushClaim>();

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { newReference } from '../../src/payments/buy/place-buy-order';
+import { claimPushes } from '../../src/payments/buy/push-batch';
+import nock from 'nock';
+import { createDb } from '../../src/db/knex';
+import { Outbox } from '../../src/infra/outbox';
+import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
+import { fundPoolGrams, startTestService, type TestService } from '../support/harness';
+import { mockDarajaToken, mockStkPushAccepted, type CapturedStk } from '../support/vendors';
+import { msisdnOf, nextPhone } from '../support/phones';
+
+/**
+ * Two copies of one buy job (a stalled BullMQ job taken over while the first still runs) must push once. The claim
+ * locks the order and only THEN reads the payment: a statement that joins the payment and waits for the order lock
+ * would, under READ COMMITTED, re-read the order after the wait but keep the payment row from before it, see
+ * push_attempts 0, and push again (found by an outside review of issue 11's batched claim).
+ */
+jest.setTimeout(60_000);
+
+describe('concurrent push claims for one order', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ ROLE: 'web' });
+  });
+  afterAll(() => svc?.close());
+
+  test('a claim queued behind another claim of the same order must not claim it again', async () => {
+    const db = svc.running.services.db;
+    const msisdn = msisdnOf(nextPhone());
+    const [c] = await db('customers').insert({ msisdn }).returning('id');
+    const id = randomUUID();
+    await db('orders').insert({ id, reference: newReference(), kind: 'buy', customer_id: c.id, msisdn, amount_cents: 10_000, price_cents_per_gram: 1_000_000, grams_ug: 1000, status: 'reserved', source_key: `t:${id}` });
+    await db('stk_payments').insert({ order_id: id, msisdn, amount_kes: 100 });
+
+    // Job A (another worker): exactly what claimPushes does, held open at its last step.
+    const trxA = await db.transaction();
+    await trxA.raw('SELECT id FROM orders WHERE id = ? FOR UPDATE', [id]);
+    await trxA('orders').where({ id, status: 'reserved' }).update({ status: 'stk_requested' });
+    await trxA('stk_payments').where({ order_id: id }).update({ push_attempts: trxA.raw('push_attempts + 1'), push_outcome: 'in_flight', push_started_at: trxA.fn.now() });
+
+    // Job B (the same order's job taken over after a stall, or a duplicate): its claim waits for A's lock.
+    const b = claimPushes(db, [id]);
+    await new Promise((r) => setTimeout(r, 300));
+    await trxA.commit(); // A now calls Daraja.
+
+    const [answer] = await b;
+    const row = await db('stk_payments').where({ order_id: id }).first('push_attempts', 'push_outcome');
+    // B sees A's in_flight attempt: the outcome of A's push is unknown to B, so B must not push.
+    expect({ answer: answer!.state, attempts: row.push_attempts }).toEqual({ answer: 'in_flight', attempts: 1 });
+  });
+
+  test('the same buy job run at once by two worker processes pushes the order once', async () => {
+    const a = svc.running.services;
+    // A second worker process: its own pool of connections and its own batchers (they are keyed by db and outbox).
+    const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
+    const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
+    try {
+      await fundPoolGrams(a.db, 10);
+      let pushesSeen = 0;
+      for (let round = 0; round < 10; round++) {
+        const msisdn = msisdnOf(nextPhone());
+        const [c] = await a.db('customers').insert({ msisdn }).returning('id');
+        const id = randomUUID();
+        await a.db('orders').insert({ id, reference: newReference(), kind: 'buy', customer_id: c.id, msisdn, amount_cents: 10_000, price_cents_per_gram: 1_000_000, grams_ug: 1000, status: 'created', source_key: `t:${id}` });
+        await a.db('stk_payments').insert({ order_id: id, msisdn, amount_kes: 100 });
+        const stk: CapturedStk[] = [];
+        mockDarajaToken('t', 2);
+        mockStkPushAccepted(stk, 2);
+        await Promise.all([runBuyOrder(a, id, false), runBuyOrder(b, id, false)]);
+        nock.cleanAll();
+        pushesSeen = Math.max(pushesSeen, stk.length);
+        if (stk.length > 1) break;
+      }
+      expect(pushesSeen).toBe(1);
+    } finally {
+      await db2.destroy();
+    }
+  });
+});
