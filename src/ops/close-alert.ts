@@ -18,10 +18,13 @@ export type CloseAlertResult =
  */
 export async function closeAlert(db: Db, req: { id: number; note: string; operator: string }): Promise<CloseAlertResult> {
   return db.transaction(async (trx) => {
-    const alert = await trx('ops_alerts as a').leftJoin('orders as o', 'o.id', 'a.order_id').where('a.id', req.id).forUpdate('a').first('a.kind', 'a.order_id', 'a.resolved_at', 'a.resolution', 'o.status as order_status');
+    const alert = await trx('ops_alerts').where('id', req.id).forUpdate().first('kind', 'order_id', 'resolved_at', 'resolution');
     if (!alert) return { ok: false, error: 'not_found' } as const;
     if (alert.resolved_at) return { ok: false, error: 'already_closed', resolution: alert.resolution } as const;
-    if (alert.order_id && alert.order_status === 'review') return { ok: false, error: 'order_in_review', orderId: alert.order_id } as const;
+    // Read after the alert's lock, in its own statement: one joined to the locked read would show the order as it
+    // was before the wait for the lock.
+    const order = alert.order_id ? await trx('orders').where('id', alert.order_id).first('status') : undefined;
+    if (alert.order_id && order?.status === 'review') return { ok: false, error: 'order_in_review', orderId: alert.order_id } as const;
     if (alert.kind === 'price_jump') return { ok: false, error: 'use_price_accept' } as const;
     const resolution = `closed by ${req.operator}: ${req.note}`.slice(0, 1000);
     await trx('ops_alerts').where({ id: req.id }).whereNull('resolved_at').update({ resolved_at: trx.fn.now(), resolution });

@@ -78,11 +78,11 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
 
   let turn: Turn | undefined;
   const known = valid && withinInputs ? deps.sessions.known(msisdn, req.sessionId) : undefined;
-  if (known && !known.session.lastReply.end && inputs.length > known.session.consumed) {
-    const run = await advance(deps, known.session, inputs, ctx, at, 'reads_only');
+  if (known && !known.lastReply.end && inputs.length > known.consumed) {
+    const run = await advance(deps, known, inputs, ctx, at, 'reads_only');
     if (run) {
-      const next = nextSession(known.session, run, inputs.length);
-      const saved = await deps.sessions.commitIfUnchanged(msisdn, req.sessionId, known.storedRev, next, snapshotOf(screens, run.result.state, run.result.reply!));
+      const next = nextSession(known, run, inputs.length);
+      const saved = await deps.sessions.commitIfUnchanged(msisdn, req.sessionId, known.rev, next, snapshotOf(screens, run.result.state, run.result.reply!));
       if (saved === 'saved') return answered(deps, run.result);
       turn = saved;
     }
@@ -115,7 +115,7 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
     if (inputs.length === 0 && !readProfile) {
       // A returning customer's main menu writes nothing: the next screen, if this process answers it, writes the
       // session with its own (one script); if another process does, it starts the session again from Redis.
-      deps.sessions.remember(msisdn, req.sessionId, session, 0);
+      deps.sessions.remember(msisdn, req.sessionId, session);
       return answered(deps, { state: session.state, reply: session.lastReply });
     }
   }

@@ -50,21 +50,22 @@ export interface RequestLimit {
   keyPrefix: string;
 }
 
-/** Sessions this process answered last, at most this many (the oldest forgotten first). */
+/**
+ * Sessions this process answered last, at most this many (the oldest forgotten first). Each is kept as the JSON the
+ * write sent to Redis (about 0.6 kB), not as objects: a bench walk at several thousand screens a second fills the
+ * map within seconds, and 20,000 object graphs made V8 grow the web process's heap by about 100 MB.
+ */
 const KNOWN_MAX = 20_000;
 
-export interface KnownSession {
-  session: UssdSession;
-  /** The `rev` stored in Redis (0: not stored yet). */
-  storedRev: number;
-}
+/** What this process last computed for a session; its `rev` is what Redis holds of it (0: nothing stored yet). */
+export type KnownSession = UssdSession;
 
 export class SessionStore {
   /**
    * The last state this process computed for each session it answered: lets the next screen be written in one
    * round trip (commitIfUnchanged) when nobody else moved the session meanwhile. Redis stays the truth.
    */
-  private readonly knownSessions = new Map<string, KnownSession & { until: number }>();
+  private readonly knownSessions = new Map<string, { json: string; until: number }>();
 
   constructor(
     private readonly store: KeyValueStore,
@@ -99,12 +100,13 @@ export class SessionStore {
    */
   async commit(msisdn: string, sessionId: string, session: UssdSession, resume: Snapshot | null | undefined, profile?: CachedProfile): Promise<void> {
     if (this.fast?.turns) {
+      const json = JSON.stringify(session);
       await this.fast.turns.commit({
-        session: { key: this.key(msisdn, sessionId), value: JSON.stringify(session), ttlMs: this.ttlSeconds * 1000 },
+        session: { key: this.key(msisdn, sessionId), value: json, ttlMs: this.ttlSeconds * 1000 },
         resume: { key: this.resumeKey(msisdn), value: resume === undefined || resume === null ? resume : JSON.stringify(resume), ttlMs: this.resumeSeconds * 1000 },
         ...(profile ? { profile: { key: this.profileKey(msisdn), value: JSON.stringify(profile), ttlMs: PROFILE_CACHE_MS } } : {}),
       });
-      this.remember(msisdn, sessionId, session, session.rev);
+      this.remember(msisdn, sessionId, session, json);
       return;
     }
     await this.save(msisdn, sessionId, session);
@@ -116,36 +118,40 @@ export class SessionStore {
   known(msisdn: string, sessionId: string): KnownSession | undefined {
     const k = this.knownSessions.get(this.key(msisdn, sessionId));
     if (!k || k.until < Date.now()) return undefined;
-    return k;
+    return JSON.parse(k.json) as UssdSession;
   }
 
-  /** Remembers the state just computed; `storedRev`: what Redis holds of it (0: nothing yet). */
-  remember(msisdn: string, sessionId: string, session: UssdSession, storedRev: number): void {
+  /**
+   * Remembers the state just computed. Its `rev` must be what Redis holds of it: the rev just written, or 0 for a
+   * main menu that wrote nothing. `json`: the session as just written, when it was.
+   */
+  remember(msisdn: string, sessionId: string, session: UssdSession, json = JSON.stringify(session)): void {
     if (!this.fast?.turns) return;
     const key = this.key(msisdn, sessionId);
     this.knownSessions.delete(key);
     if (session.lastReply.end) return;
-    this.knownSessions.set(key, { session, storedRev, until: Date.now() + this.ttlSeconds * 1000 });
+    this.knownSessions.set(key, { json, until: Date.now() + this.ttlSeconds * 1000 });
     if (this.knownSessions.size > KNOWN_MAX) this.knownSessions.delete(this.knownSessions.keys().next().value!);
   }
 
   /**
    * One round trip: ticks the phone's limit and writes `next` (and the resume point) only if Redis still holds the
-   * session at `storedRev`. 'saved', or else what `begin` would have returned (the limit already ticked).
+   * session at `storedRev` (0: holds none). 'saved', or else what `begin` would have returned (the limit already ticked).
    */
   async commitIfUnchanged(msisdn: string, sessionId: string, storedRev: number, next: UssdSession, resume: Snapshot | null | undefined): Promise<'saved' | Turn> {
     const limit = this.fast!.limit;
+    const json = JSON.stringify(next);
     const out = await this.fast!.turns!.advance(
       { limit: `${limit.keyPrefix}:${msisdn}`, session: this.key(msisdn, sessionId), resume: this.resumeKey(msisdn), profile: this.profileKey(msisdn) },
       { points: limit.points, windowMs: 60_000 },
       storedRev === 0 ? '' : `{"rev":${storedRev},`,
       {
-        session: { key: this.key(msisdn, sessionId), value: JSON.stringify(next), ttlMs: this.ttlSeconds * 1000 },
+        session: { key: this.key(msisdn, sessionId), value: json, ttlMs: this.ttlSeconds * 1000 },
         resume: { key: this.resumeKey(msisdn), value: resume === undefined || resume === null ? resume : JSON.stringify(resume), ttlMs: this.resumeSeconds * 1000 },
       },
     );
     if (out === 'saved') {
-      this.remember(msisdn, sessionId, next, next.rev);
+      this.remember(msisdn, sessionId, next, json);
       return 'saved';
     }
     this.knownSessions.delete(this.key(msisdn, sessionId));
