@@ -12,7 +12,7 @@ import type { PriceSource } from '../prices/price-quote';
 import { formatReply, resume, snapshotOf, startMenu, step, type MenuContext, type Profile, type StepResult } from './machine';
 import { performEffect } from './perform-effect';
 import { screens } from './screens';
-import type { CachedProfile, SessionStore, Turn, UssdSession } from './session-store';
+import { newRev, type CachedProfile, type SessionStore, type Turn, type UssdSession } from './session-store';
 
 export interface UssdRequest {
   sessionId: string;
@@ -175,7 +175,7 @@ async function advance(deps: UssdDeps, session: UssdSession, inputs: string[], c
 }
 
 function nextSession(session: UssdSession, run: Advanced, consumed: number): UssdSession {
-  return { ...session, rev: (session.rev ?? 0) + 1, state: run.result.state, consumed, lastReply: run.result.reply!, secretInputs: run.secretInputs };
+  return { ...session, rev: newRev(), state: run.result.state, consumed, lastReply: run.result.reply!, secretInputs: run.secretInputs };
 }
 
 function contextFor(config: RunConfig, msisdn: string): MenuContext {

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { KeyValueStore } from '../infra/kv-store';
 import type { Limiter } from '../infra/limiter';
 import type { UssdTurns } from '../infra/ussd-turns';
@@ -8,7 +9,12 @@ import type { MenuState, Reply, Snapshot } from './machine';
  * which positions of `text` were PINs (so whatever records `text` can scrub them).
  */
 export interface UssdSession {
-  /** Counts this session's writes; kept FIRST in the JSON, whose first characters the write script compares. */
+  /**
+   * Names the write that stored this state: a fresh random number each write (0: never stored). Kept FIRST in the
+   * JSON, whose first characters the conditional write compares. Not a counter: two processes answering copies of
+   * one request from the same stored state would both write "rev + 1", and the one that remembers its own would then
+   * pass the check against the other's different session (ABA).
+   */
   rev: number;
   customerId: number;
   msisdn: string;
@@ -207,6 +213,11 @@ export class SessionStore {
 
 function parse<T>(raw: string | null): T | null {
   return raw ? (JSON.parse(raw) as T) : null;
+}
+
+/** A new `rev`: 1 to 2^48, unique among the writes of one session for all practical purposes. */
+export function newRev(): number {
+  return randomInt(1, 2 ** 48);
 }
 
 /** Where a phone's USSD session is kept (tests read it to check what is, and is not, stored). */

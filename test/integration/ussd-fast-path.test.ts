@@ -1,4 +1,6 @@
-import { sessionKey } from '../../src/ussd/session-store';
+import { USSD_LIMIT_PREFIX } from '../../src/orders/phone-limits';
+import { handleUssd } from '../../src/ussd/handle-ussd';
+import { SessionStore, sessionKey } from '../../src/ussd/session-store';
 import { AT_SECRET, SERVICE_CODE, USSD_PATH, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 
 /**
@@ -96,5 +98,41 @@ describe('the USSD fast path answers exactly as express', () => {
     });
     expect(await walk('1*500')).toBe('CON answered by the other process');
     expect(JSON.parse((await withRedis((r) => r.get(key)))!)).toMatchObject({ consumed: 2, lastReply: { text: 'answered by the other process' } });
+  });
+
+  test('two processes answering copies of one request from the same stored state: the one that remembers its own write does not overwrite the other (no ABA on rev)', async () => {
+    const s = fast.running.services;
+    // Web process B: its own remembered sessions, the same Redis. Its write of the duplicate is held until A answered.
+    const b = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
+      turns: s.backends.ussdTurns!,
+      limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const commit = b.commit.bind(b);
+    b.commit = async (...args) => {
+      await gate;
+      return commit(...args);
+    };
+    const req = (text: string) => ({ sessionId: 'aba-1', serviceCode: SERVICE_CODE, phoneNumber: '+254711000998', text });
+    const key = sessionKey(s.config.queuePrefix, '254711000998', 'aba-1');
+    const stored = async () => JSON.parse((await withRedis((r) => r.get(key)))!);
+    const viaA = (text: string) => handleUssd(s, req(text));
+
+    await viaA('');
+    await viaA('1'); // A wrote the amount screen and remembers it
+    // B reads that state (its script goes first: A and B share one Redis connection here); its write waits.
+    const byB = handleUssd({ ...s, sessions: b }, req('1*500'));
+    await new Promise((r) => setTimeout(r, 5)); // the two quotes get different times
+    expect(await viaA('1*500')).toMatch(/^CON /); // A: one script, from its remembered state
+    const aQuote = (await stored()).state.data.buy.quotedAt;
+    release();
+    expect(await byB).toMatch(/^CON /); // B's write replaces A's (as any second answer to a duplicate did before)
+    const bQuote = (await stored()).state.data.buy.quotedAt;
+    expect(bQuote).not.toBe(aQuote);
+    // A's next screen must not be computed from A's own state over B's: the locked quote the saver confirms is
+    // the one Redis holds. An invalid choice re-prompts, keeping the quote.
+    expect(await viaA('1*500*9')).toMatch(/^CON /);
+    expect((await stored()).state.data.buy.quotedAt).toBe(bQuote);
   });
 });
