@@ -141,7 +141,12 @@ interface Advanced {
   profileChanged: boolean;
 }
 
-/** Effects that only read: safe to run for a state that may turn out stale (the write then fails, nothing changed). */
+/**
+ * Effects that only read: safe to run for a state that may turn out stale (the write then fails, nothing changed).
+ * They run before the script that ticks the phone's limit; that costs a limited phone no Postgres in practice: the
+ * quote is in memory or Redis, and the wallet and statement screens sit behind a PIN, so their loads run in the
+ * request that checks the PIN, which never takes this path.
+ */
 const READ_EFFECTS: ReadonlySet<string> = new Set(['loadQuote', 'loadWallet', 'loadStatement']);
 
 /**
