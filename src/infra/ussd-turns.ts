@@ -13,8 +13,13 @@ export interface UssdTurns {
    * the new one and the resume point: one round trip. Otherwise writes nothing and reads, as `begin` does.
    */
   advance(keys: TurnKeys, limit: { points: number; windowMs: number }, expectedPrefix: string, writes: Omit<TurnWrites, 'profile'>): Promise<TurnRead | 'saved'>;
+  /** Writes the session and resume point; the profile only where `forget` left no marker (and none is cached). */
   commit(writes: TurnWrites): Promise<void>;
-  forget(key: string): Promise<void>;
+  /**
+   * Drops a cached profile and, for `markerMs`, keeps any profile from being cached again at that key: a request
+   * that read the database before the change would otherwise cache what it read after the change was made.
+   */
+  forget(key: string, markerMs: number): Promise<void>;
 }
 
 export interface TurnKeys {
@@ -67,7 +72,7 @@ const COMMIT = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if ARGV[3] == 'set' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
 elseif ARGV[3] == 'clear' then redis.call('DEL', KEYS[2]) end
-if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7]) end
+if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7], 'NX') end
 return 1`;
 
 type Scripted = Redis & {
@@ -105,8 +110,9 @@ export function redisUssdTurns(redis: Redis): UssdTurns {
         w.session.value, w.session.ttlMs, resumeMode(w.resume.value), w.resume.value ?? '', w.resume.ttlMs, w.profile?.value ?? '', w.profile?.ttlMs ?? 0,
       );
     },
-    async forget(key) {
-      await redis.del(key);
+    async forget(key, markerMs) {
+      // An empty value reads as "no profile" (the session store reads the database) and blocks the NX of commit.
+      await redis.set(key, '', 'PX', markerMs);
     },
   };
 }

@@ -43,10 +43,13 @@ export type Turn = { allowed: false } | { allowed: true; session: UssdSession | 
 
 /**
  * How long a cached profile is believed: a day, so that a saver who dials daily starts without Postgres. It is dropped
- * whenever a USSD PIN or language effect runs; what changes it elsewhere (a PIN lock from the trade API) only shows
- * on the menu a day late, and every PIN check reads the database anyway.
+ * whenever a USSD PIN or language effect runs, and those effects are the only writers of what it holds (PIN, tries,
+ * lock, language; test/unit/profile-writers.test.ts). Every PIN check reads the database anyway.
  */
 export const PROFILE_CACHE_MS = 24 * 3_600_000;
+
+/** Longer than any request takes between reading the customer and writing the cache. */
+const PROFILE_FORGET_MARKER_MS = 60_000;
 
 export interface RequestLimit {
   limiter: Limiter;
@@ -165,9 +168,13 @@ export class SessionStore {
     return { allowed: true, session: parse(out.session), resume: parse(out.resume), profile: parse(out.profile) };
   }
 
-  /** The cached profile is stale (a PIN or language changed): the next session reads the database. */
+  /**
+   * The cached profile is stale (a PIN or language changed): sessions read the database, and for the next minute
+   * nothing caches it again, so that a first screen that read the database just before the change (another
+   * session of the same phone) cannot put the old profile back for a day.
+   */
   async forgetProfile(msisdn: string): Promise<void> {
-    if (this.fast?.turns) await this.fast.turns.forget(this.profileKey(msisdn));
+    if (this.fast?.turns) await this.fast.turns.forget(this.profileKey(msisdn), PROFILE_FORGET_MARKER_MS);
   }
 
   /**

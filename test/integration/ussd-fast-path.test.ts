@@ -1,3 +1,4 @@
+import { en } from '../../src/i18n/en';
 import { USSD_LIMIT_PREFIX } from '../../src/orders/phone-limits';
 import { handleUssd } from '../../src/ussd/handle-ussd';
 import { SessionStore, sessionKey } from '../../src/ussd/session-store';
@@ -134,5 +135,35 @@ describe('the USSD fast path answers exactly as express', () => {
     // the one Redis holds. An invalid choice re-prompts, keeping the quote.
     expect(await viaA('1*500*9')).toMatch(/^CON /);
     expect((await stored()).state.data.buy.quotedAt).toBe(bQuote);
+  });
+
+  test('a first screen that read the customer before a PIN was set cannot put the old profile back in the cache', async () => {
+    const s = fast.running.services;
+    const phone = '+254711000997';
+    const other = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
+      turns: s.backends.ussdTurns!,
+      limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const commit = other.commit.bind(other);
+    other.commit = async (...args) => {
+      await gate;
+      return commit(...args);
+    };
+    const req = (sessionId: string, text: string) => ({ sessionId, serviceCode: SERVICE_CODE, phoneNumber: phone, text });
+    // Session 1's first screen reads the customer (no PIN yet); its write, profile included, is held back.
+    const first = handleUssd({ ...s, sessions: other }, req('pc-1', ''));
+    await waitFor(async () => (await s.db('customers').where({ msisdn: '254711000997' }).first()) !== undefined);
+    // Meanwhile session 2 sets the wallet PIN.
+    await handleUssd(s, req('pc-2', ''));
+    expect(await handleUssd(s, req('pc-2', '3'))).toBe(`CON ${en.ussd.newPin}`);
+    await handleUssd(s, req('pc-2', '3*4829'));
+    expect(await handleUssd(s, req('pc-2', '3*4829*4829'))).toMatch(/^CON /);
+    release();
+    await first;
+    // A later session knows the wallet has a PIN: My gold asks for it instead of offering to create one.
+    await handleUssd(s, req('pc-3', ''));
+    expect(await handleUssd(s, req('pc-3', '3'))).toBe(`CON ${en.ussd.enterPin}`);
   });
 });
