@@ -10,6 +10,11 @@ type Op = { reserve: NewTransfer } | { resolve: { pendingId: string; resolution:
  * is the same idea on Postgres. Each call answers after the COMMIT holding it. Overdraft is decided per item, so
  * a reservation the pool cannot cover answers `insufficient` without touching its neighbours; a batch that
  * throws is retried one item at a time (src/lib/batcher.ts).
+ *
+ * Within a batch every reservation is applied before every resolution, whatever order the callers came in. So a
+ * reservation never counts on gold that a void in the same batch gives back: it may answer `insufficient` where the
+ * callers' order would have fitted it (never the reverse, so never an overdraft). The service's batches
+ * (reserve-batch.ts, settle-stk-batch.ts) are single-verb and do not use this class; the ledger benchmark does.
  */
 export class LedgerBatcher {
   private readonly ops: Batcher<Op, CreateOutcome | ResolveOutcome>;
