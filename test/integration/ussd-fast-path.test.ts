@@ -154,7 +154,7 @@ describe('the USSD fast path answers exactly as express', () => {
     const req = (sessionId: string, text: string) => ({ sessionId, serviceCode: SERVICE_CODE, phoneNumber: phone, text });
     // Session 1's first screen reads the customer (no PIN yet); its write, profile included, is held back.
     const first = handleUssd({ ...s, sessions: other }, req('pc-1', ''));
-    await waitFor(async () => (await s.db('customers').where({ msisdn: '254711000997' }).first()) !== undefined);
+    await waitFor(async () => (await s.db('customers').where({ msisdn: '254711000997' }).first()) !== undefined, 'session 1 read the new customer');
     // Meanwhile session 2 sets the wallet PIN.
     await handleUssd(s, req('pc-2', ''));
     expect(await handleUssd(s, req('pc-2', '3'))).toBe(`CON ${en.ussd.newPin}`);
