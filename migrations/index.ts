@@ -14,6 +14,7 @@ import * as sessionPerPhone from './20261204_014_session_per_phone';
 import * as c2bPayments from './20261204_016_c2b_payments';
 import * as ledgerBatches from './20261205_017_ledger_batches';
 import * as placeBuy from './20261205_018_place_buy';
+import * as functionPlans from './20261205_019_function_plans';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -36,6 +37,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261204_013_payout_in_flight': payoutInFlight,
   '20261205_017_ledger_batches': ledgerBatches,
   '20261205_018_place_buy': placeBuy,
+  '20261205_019_function_plans': functionPlans,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

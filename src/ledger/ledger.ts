@@ -177,11 +177,10 @@ export async function applyTransfers(
     resolutions.map((i) => i.pendingId),
     resolutions.map((i) => i.resolution),
   ]);
-  const r = rows[0] as { created: Array<CreateOutcome | 'conflict'>; r_result: string[] | null; r_as: Array<Resolution | null> | null; r_credit: Array<string | null> | null; r_posted: Array<string | null> | null };
-  const clash = r.created.indexOf('conflict');
-  if (clash >= 0) throw new Error(`transfer ${reservations[clash]!.id} exists with different fields`);
+  // A transfer id that exists with other fields makes ledger_apply RAISE: nothing of the batch is applied.
+  const r = rows[0] as { created: CreateOutcome[]; r_result: string[] | null; r_as: Array<Resolution | null> | null; r_credit: Array<string | null> | null; r_posted: Array<string | null> | null };
   const resolved = (r.r_result ?? []).map((result, i) => resolveOutcome({ o_result: result, o_as: r.r_as![i]!, o_credit_account_id: r.r_credit![i]!, o_credit_posted: r.r_posted![i]! }));
-  return { created: r.created as CreateOutcome[], resolved };
+  return { created: r.created, resolved };
 }
 
 function transferArrays(items: readonly NewTransfer[]) {

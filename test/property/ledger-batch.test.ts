@@ -6,7 +6,7 @@ import {
 import { LedgerBatcher } from '../../src/ledger/ledger-batcher';
 import { reserveManyFromPool, settleMany } from '../../src/ledger/gold';
 import { fundPool } from '../../src/ledger/fund-pool';
-import type { Db } from '../../src/db/knex';
+import { createDb, type Db } from '../../src/db/knex';
 import { expectBooksBalanced, startTestService, type TestService } from '../support/harness';
 
 /**
@@ -157,6 +157,36 @@ describe('batched ledger = one-by-one ledger', () => {
   });
   afterAll(() => svc.close());
 
+  // First in this file: its database is still young (a clone of the migrated template, tables nearly empty).
+  test('the ledger functions keep using the indexes after the tables grow (no plan cached from a young database scans them)', async () => {
+    // One connection: plpgsql keeps a plan per connection, made while this test database's transfers table is small.
+    const db = createDb(svc.config.databaseUrl!, { max: 1 });
+    try {
+      const b = await books(db, 'plan', 10_000_000);
+      const pairs = async (ids: string[], on: Db = db) => {
+        await applyTransfers(on, ids.map((id) => ({ id, debitAccountId: b.pool, creditAccountId: b.customers[0]!, amount: 1, reference: 'r' })), []);
+        await applyTransfers(on, [], ids.map((pendingId) => ({ pendingId, resolution: 'posted' as const })));
+      };
+      // Past plpgsql's five custom plans: from then on a generic plan, made now, is kept for this connection.
+      for (let i = 0; i < 12; i++) await pairs(Array.from({ length: 8 }, (_, k) => `plan:${i}:${k}`));
+      await db.raw(
+        `INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, status, reference)
+         SELECT 'plan-filler:' || g, ?, ?, 1, 'posted', 'filler' FROM generate_series(1, 20000) g`,
+        [b.customers[1]!, b.customers[2]!],
+      );
+      // The counters of the current transaction: how this very call read the tables.
+      const scans = await db.transaction(async (trx) => {
+        await pairs(Array.from({ length: 8 }, (_, k) => `plan:x:${k}`), trx);
+        return (await trx.raw(`SELECT coalesce(sum(seq_scan), 0)::int n FROM pg_stat_xact_user_tables WHERE relname IN ('transfers', 'orders')`)).rows[0].n;
+      });
+      expect(scans).toBe(0);
+    } finally {
+      // The filler moved gold between two customers outside the accounts' balances: take it out again.
+      await db.raw(`DELETE FROM transfers WHERE id LIKE 'plan-filler:%'`);
+      await db.destroy();
+    }
+  });
+
   test('random histories (buys, sells, posts, voids, expiries, retried reservations, unknown ids, a pool that runs dry) leave the same answers, rows and balances either way', async () => {
     let run = 0;
     await fc.assert(
@@ -201,6 +231,19 @@ describe('batched ledger = one-by-one ledger', () => {
       ),
     ).rejects.toThrow('exists with different fields');
     expect(await snapshot(svc.db, b, 'clash')).toEqual(before);
+  });
+
+  test('ledger_apply on its own (autocommit, as LedgerBatcher sends it) with a reused id applies nothing of the batch', async () => {
+    const b = await books(svc.db, 'clash2', 1000);
+    await createPendingTransfer(svc.db, { id: 'clash2:1', debitAccountId: b.pool, creditAccountId: b.customers[0]!, amount: 10, reference: 'r' });
+    const before = await snapshot(svc.db, b, 'clash2');
+    await expect(
+      applyTransfers(svc.db, [
+        { id: 'clash2:2', debitAccountId: b.pool, creditAccountId: b.customers[1]!, amount: 10, reference: 'r' },
+        { id: 'clash2:1', debitAccountId: b.pool, creditAccountId: b.customers[0]!, amount: 11, reference: 'r' },
+      ], []),
+    ).rejects.toThrow('exists with different fields');
+    expect(await snapshot(svc.db, b, 'clash2')).toEqual(before);
   });
 
   test('the batcher answers every concurrent caller from batches, and a batch that fails falls back to one-by-one so only the bad item fails', async () => {
