@@ -73,6 +73,29 @@ function counter(db, poolId) {
     if (/^with found as/i.test(q.sql.trim()) && response?.rows?.[0]?.created === false) return;
     c.commits++;
   });
+  // Statements sent on a pooled connection directly, not through knex (LedgerBatcher's ledger_apply): knex hands its
+  // own queries to the connection as an object, these as a string. Each is one autocommit statement with the pool's
+  // row lock inside it.
+  const acquire = db.client.acquireConnection.bind(db.client);
+  db.client.acquireConnection = async () => {
+    const conn = await acquire();
+    if (!conn.censusCounted) {
+      const query = conn.query.bind(conn);
+      conn.query = (...args) => {
+        if (on && typeof args[0] === 'string') {
+          c.statements++;
+          if (/\bledger_apply\(/i.test(args[0])) {
+            c.commits++;
+            c.poolLocks++;
+          }
+          if (process.env.CENSUS_TRACE) console.log('     (pg)', args[0].replace(/\s+/g, ' ').slice(0, 110));
+        }
+        return query(...args);
+      };
+      conn.censusCounted = true;
+    }
+    return conn;
+  };
   const { Redis } = require('ioredis');
   const original = Redis.prototype.sendCommand;
   Redis.prototype.sendCommand = function (command, ...rest) {
@@ -97,6 +120,7 @@ function counter(db, poolId) {
     },
     restore() {
       Redis.prototype.sendCommand = original;
+      db.client.acquireConnection = acquire;
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../db/knex';
 import { Batcher } from '../lib/batcher';
-import { applyTransfers, type CreateOutcome, type NewTransfer, type Resolution, type ResolveOutcome } from './ledger';
+import { applyTransfersOn, type CreateOutcome, type NewTransfer, type PgConnection, type Resolution, type ResolveOutcome } from './ledger';
 
 type Op = { reserve: NewTransfer } | { resolve: { pendingId: string; resolution: Resolution } };
 
@@ -23,7 +23,15 @@ export class LedgerBatcher {
     this.ops = new Batcher(async (items) => {
       const reservations = items.flatMap((o) => ('reserve' in o ? [o.reserve] : []));
       const resolutions = items.flatMap((o) => ('resolve' in o ? [o.resolve] : []));
-      const { created, resolved } = await applyTransfers(db, reservations, resolutions);
+      // One connection per batch, straight from the pool: the statement commits on its own (autocommit).
+      const conn = (await db.client.acquireConnection()) as PgConnection;
+      let applied: Awaited<ReturnType<typeof applyTransfersOn>>;
+      try {
+        applied = await applyTransfersOn(conn, reservations, resolutions);
+      } finally {
+        await db.client.releaseConnection(conn);
+      }
+      const { created, resolved } = applied;
       let c = 0;
       let r = 0;
       return items.map((o) => ('reserve' in o ? created[c++]! : resolved[r++]!));

@@ -171,14 +171,39 @@ export async function applyTransfers(
   reservations: readonly NewTransfer[],
   resolutions: ReadonlyArray<{ pendingId: string; resolution: Resolution }>,
 ): Promise<{ created: CreateOutcome[]; resolved: ResolveOutcome[] }> {
+  const { rows } = await db.raw(applySql('?'), applyArgs(reservations, resolutions));
+  return applied(rows[0]);
+}
+
+/** A node-postgres connection (`query(text, values)`), as `db.client.acquireConnection()` hands it out. */
+export interface PgConnection {
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * applyTransfers on a node-postgres connection, as one autocommit statement: the LedgerBatcher's statement without
+ * knex's own work per query (about 0.05 ms of a 1 ms batch). The same SQL and the same answers.
+ */
+export async function applyTransfersOn(
+  conn: PgConnection,
+  reservations: readonly NewTransfer[],
+  resolutions: ReadonlyArray<{ pendingId: string; resolution: Resolution }>,
+): Promise<{ created: CreateOutcome[]; resolved: ResolveOutcome[] }> {
+  const { rows } = await conn.query(applySql('$'), applyArgs(reservations, resolutions));
+  return applied(rows[0]);
+}
+
+const APPLY_TYPES = ['text[]', 'bigint[]', 'bigint[]', 'bigint[]', 'text[]', 'timestamptz[]', 'text[]', 'text[]'];
+const applySql = (style: '?' | '$') => `SELECT * FROM ledger_apply(${APPLY_TYPES.map((t, i) => `${style === '?' ? '?' : `$${i + 1}`}::${t}`).join(', ')})`;
+
+function applyArgs(reservations: readonly NewTransfer[], resolutions: ReadonlyArray<{ pendingId: string; resolution: Resolution }>) {
   for (const t of reservations) assertAmount(t.amount);
-  const { rows } = await db.raw(`SELECT * FROM ledger_apply(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?::text[], ?::text[])`, [
-    ...transferArrays(reservations),
-    resolutions.map((i) => i.pendingId),
-    resolutions.map((i) => i.resolution),
-  ]);
-  // A transfer id that exists with other fields makes ledger_apply RAISE: nothing of the batch is applied.
-  const r = rows[0] as { created: CreateOutcome[]; r_result: string[] | null; r_as: Array<Resolution | null> | null; r_credit: Array<string | null> | null; r_posted: Array<string | null> | null };
+  return [...transferArrays(reservations), resolutions.map((i) => i.pendingId), resolutions.map((i) => i.resolution)];
+}
+
+// A transfer id that exists with other fields makes ledger_apply RAISE: nothing of the batch is applied.
+function applied(row: unknown): { created: CreateOutcome[]; resolved: ResolveOutcome[] } {
+  const r = row as { created: CreateOutcome[]; r_result: string[] | null; r_as: Array<Resolution | null> | null; r_credit: Array<string | null> | null; r_posted: Array<string | null> | null };
   const resolved = (r.r_result ?? []).map((result, i) => resolveOutcome({ o_result: result, o_as: r.r_as![i]!, o_credit_account_id: r.r_credit![i]!, o_credit_posted: r.r_posted![i]! }));
   return { created: r.created, resolved };
 }

@@ -276,9 +276,21 @@ describe('batched ledger = one-by-one ledger', () => {
   test('the batcher answers every concurrent caller from batches, and a batch that fails falls back to one-by-one so only the bad item fails', async () => {
     const b = await books(svc.db, 'bat', 10_000);
     const batcher = new LedgerBatcher(svc.db, 16);
+    // The batcher sends its statement on a pooled connection directly (not through knex's query builder): count there.
     const sql: string[] = [];
-    const onQuery = (q: { sql: string }) => sql.push(q.sql);
-    svc.db.on('query', onQuery);
+    const acquire = svc.db.client.acquireConnection.bind(svc.db.client);
+    svc.db.client.acquireConnection = async () => {
+      const conn = await acquire();
+      if (!conn.countedForTest) {
+        const query = conn.query.bind(conn);
+        conn.query = (...args: unknown[]) => {
+          if (typeof args[0] === 'string') sql.push(args[0]);
+          return query(...args);
+        };
+        conn.countedForTest = true;
+      }
+      return conn;
+    };
     try {
       const reserved = await Promise.all(Array.from({ length: 40 }, (_, i) => batcher.reserve({ id: `bat:${i}`, debitAccountId: b.pool, creditAccountId: b.customers[i % CUSTOMERS]!, amount: 10, reference: 'r' })));
       expect(reserved).toEqual(Array(40).fill('created'));
@@ -298,7 +310,7 @@ describe('batched ledger = one-by-one ledger', () => {
       expect(await svc.db('transfers').whereIn('id', ['bat:40', 'bat:41']).count({ n: '*' })).toEqual([{ n: 2 }]);
       expect(await svc.db('transfers').where({ id: 'bat:bad' }).first()).toBeUndefined();
     } finally {
-      svc.db.off('query', onQuery);
+      svc.db.client.acquireConnection = acquire;
     }
     await expectBooksBalanced(svc.db);
   });
