@@ -200,10 +200,12 @@ export async function up(knex: Knex): Promise<void> {
     BEGIN
       IF coalesce(array_length(p_ids, 1), 0) > 0 AND coalesce(array_length(p_pending, 1), 0) > 0 THEN
         -- Both verbs: every account of both locked first, in id order.
+        -- One array of ids (not "= ANY(...) OR IN (subquery)", which the planner can only apply as a filter to every
+        -- account): an index lookup whatever the number of accounts.
         PERFORM 1 FROM accounts
-          WHERE id = ANY(p_debit || p_credit)
-             OR id IN (SELECT debit_account_id FROM transfers WHERE id = ANY(p_pending) AND status = 'pending'
-                       UNION SELECT credit_account_id FROM transfers WHERE id = ANY(p_pending) AND status = 'pending')
+          WHERE id = ANY(p_debit || p_credit || ARRAY(
+                  SELECT debit_account_id FROM transfers WHERE id = ANY(p_pending) AND status = 'pending'
+                  UNION SELECT credit_account_id FROM transfers WHERE id = ANY(p_pending) AND status = 'pending'))
           ORDER BY id FOR UPDATE;
       END IF;
       IF coalesce(array_length(p_ids, 1), 0) > 0 THEN

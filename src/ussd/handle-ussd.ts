@@ -123,9 +123,13 @@ export async function handleUssd(deps: UssdDeps, req: UssdRequest): Promise<stri
   const run = (await advance(deps, session, inputs, ctx, at, 'all'))!;
   const next = nextSession(session, run, inputs.length);
   const resumePoint = inputs.length > session.consumed ? snapshotOf(screens, run.result.state, run.result.reply!) : undefined;
-  // A profile read before a PIN or language effect of this same request is stale already: not cached.
-  await deps.sessions.commit(msisdn, req.sessionId, next, resumePoint, run.profileChanged ? undefined : readProfile);
-  if (run.profileChanged) await deps.sessions.forgetProfile(msisdn);
+  // A profile read before a PIN or language effect of this same request is stale already: not cached. The effect is in
+  // the database already, so the cached profile is dropped even when the session's write fails.
+  try {
+    await deps.sessions.commit(msisdn, req.sessionId, next, resumePoint, run.profileChanged ? undefined : readProfile);
+  } finally {
+    if (run.profileChanged) await deps.sessions.forgetProfile(msisdn);
+  }
   return answered(deps, run.result);
 }
 

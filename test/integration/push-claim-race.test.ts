@@ -5,7 +5,7 @@ import nock from 'nock';
 import { createDb } from '../../src/db/knex';
 import { Outbox } from '../../src/infra/outbox';
 import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
-import { fundPoolGrams, startTestService, type TestService } from '../support/harness';
+import { fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { mockDarajaToken, mockStkPushAccepted, type CapturedStk } from '../support/vendors';
 import { msisdnOf, nextPhone } from '../support/phones';
 
@@ -40,7 +40,8 @@ describe('concurrent push claims for one order', () => {
 
     // Job B (the same order's job taken over after a stall, or a duplicate): its claim waits for A's lock.
     const b = claimPushes(db, [id]);
-    await new Promise((r) => setTimeout(r, 300));
+    // Only once B's claim is queued on A's lock does the interleaving exist.
+    await waitFor(async () => Number((await db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`)).rows[0].n) > 0, "B's claim waiting for A's order lock");
     await trxA.commit(); // A now calls Daraja.
 
     const [answer] = await b;

@@ -166,4 +166,25 @@ describe('the USSD fast path answers exactly as express', () => {
     await handleUssd(s, req('pc-3', ''));
     expect(await handleUssd(s, req('pc-3', '3'))).toBe(`CON ${en.ussd.enterPin}`);
   });
+
+  test('a PIN effect drops the cached profile even when the session write after it fails', async () => {
+    const s = fast.running.services;
+    const phone = '+254711000996';
+    const key = `${s.config.queuePrefix}:ussd:profile:254711000996`;
+    const req = (sessionId: string, text: string) => ({ sessionId, serviceCode: SERVICE_CODE, phoneNumber: phone, text });
+    await handleUssd(s, req('fw-0', '')); // a new customer: read from Postgres
+    await handleUssd(s, req('fw-1', '')); // cached by now
+    expect(JSON.parse((await withRedis((r) => r.get(key)))!)).toMatchObject({ hasPin: false });
+    await handleUssd(s, req('fw-1', '3'));
+    // The session write after the PIN is staged fails (Redis hiccup): the request fails, the staged PIN is in Postgres.
+    const failing = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
+      turns: s.backends.ussdTurns!,
+      limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
+    });
+    failing.commit = async () => {
+      throw new Error('redis went away');
+    };
+    await expect(handleUssd({ ...s, sessions: failing }, req('fw-1', '3*4829'))).rejects.toThrow('redis went away');
+    expect(await withRedis((r) => r.get(key))).toBe('');
+  });
 });
