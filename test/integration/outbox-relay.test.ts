@@ -50,4 +50,19 @@ describe('the outbox relay after COMMIT', () => {
     await outbox().transaction((trx) => outbox().write(trx, 'sms', 'sms-999000002', { smsId: 999000002 }));
     expect(await queue().getJob('sms-999000002')).toBeUndefined();
   });
+
+  test('the rows of concurrent transactions are marked relayed together: fewer UPDATEs than transactions, every row marked once its job is queued', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => 999000100 + i);
+    const sql: string[] = [];
+    db.on('query', (q: { sql: string }) => sql.push(q.sql.trim().split(/[\s;]+/)[0]!.toLowerCase()));
+    await Promise.all(ids.map((id) => outbox().transaction((trx) => outbox().write(trx, 'sms', `sms-${id}`, { smsId: id }))));
+    db.removeAllListeners('query');
+    expect(sql.filter((w) => w === 'commit')).toHaveLength(ids.length);
+    // Each relay waits for the batch holding its mark: 12 marks in a few UPDATEs (2 or 3 here; one each before).
+    expect(sql.filter((w) => w === 'update').length).toBeLessThan(ids.length);
+    for (const id of ids) expect(await queue().getJob(`sms-${id}`)).toBeTruthy();
+    const rows = await svc.db('outbox').whereIn('job_id', ids.map((id) => `sms-${id}`)).select('relayed_at');
+    expect(rows).toHaveLength(ids.length);
+    for (const r of rows) expect(r.relayed_at).toEqual(expect.any(Date));
+  });
 });
