@@ -97,7 +97,7 @@ function markdown({ rows, results, machine, command, startedAt, wallS, sectionsL
   const p = results.pipeline;
   if (p) {
     md.push('### 4: buy pipeline', '');
-    md.push(`One \`ROLE=web\` and one \`ROLE=worker\` process (worker concurrency ${p.settings.workerConcurrency}); the project's Daraja emulator (built) mounted in the bench's own express app records when each STK Push arrives. ${p.settings.confirms} sessions per round are walked to the confirm screen (not timed), then all confirms are fired, ${p.settings.concurrency} at a time.`, '');
+    md.push(`One \`ROLE=web\` and one \`ROLE=worker\` process (worker concurrency ${p.settings.workerConcurrency}); the project's Daraja emulator (built) mounted in the bench's own express app records when each STK Push arrives. ${p.settings.confirms} sessions per round are walked to the confirm screen (not timed), then all confirms are fired, ${p.settings.concurrency} at a time.${p.settings.warmup ? ` A warm-up round of ${p.settings.warmup} confirms (not counted) runs first.` : ''}`, '');
     md.push('| round | confirms | pushes arrived | pushes/s | confirm → push p50 | p99 | max | confirm answer p99 | CPU per buy: web, worker, Postgres, bench + stand-in |', '|---|---|---|---|---|---|---|---|---|');
     p.rounds.forEach((r, i) => md.push(`| ${i + 1} | ${r.confirmsAnswered}/${r.confirms} | ${r.pushesArrived} | ${f0(r.perS)} | ${f0(r.p50)} ms | ${f0(r.p99)} ms | ${f0(r.max)} ms | ${f1(r.confirmHttpP99)} ms | ${r.cpuMsPerBuy ? `${f2(r.cpuMsPerBuy.web)}, ${f2(r.cpuMsPerBuy.worker)}, ${f2(r.cpuMsPerBuy.postgres)}, ${f2(r.cpuMsPerBuy.benchAndStandIn)} ms` : ''} |`));
     md.push('', `Order states afterwards: ${p.statuses.join(', ')}. checkBooks: ${p.books.length ? p.books.join('; ') : 'balanced'}.`, '');
