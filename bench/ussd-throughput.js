@@ -118,7 +118,7 @@ async function run({ resources, options, log }) {
       fixedRate.push(fixed);
       await sleep(500);
       const even = await paced({ baseUrl: web.url, path: web.ussdPath, headers: FORM, rate: options.fixedRate, durationS: options.fixedDurationS, nextRequest: pacedWalks(`paced-${r}-${Date.now()}`) });
-      log(`  round ${r + 1} service at ${options.fixedRate}/s evenly spaced: p50 ${even.p50.toFixed(1)} ms  p99 ${even.p99.toFixed(1)} ms  achieved ${even.rps.toFixed(0)} req/s  failures ${even.failures}`);
+      log(`  round ${r + 1} service at ${options.fixedRate}/s evenly spaced: p50 ${even.p50.toFixed(1)} ms  p99 ${even.p99.toFixed(1)} ms  achieved ${even.rps.toFixed(0)} req/s  failures ${even.failures}${even.failures ? ` (${even.failureSamples.join('; ')})` : ''}`);
       paced_.push(even);
       await sleep(500);
     }

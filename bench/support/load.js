@@ -96,6 +96,12 @@ async function paced({ baseUrl, path, headers, rate, durationS, sockets = 256, n
   const total = Math.floor(rate * durationS);
   const latencies = [];
   let failures = 0;
+  // What the first failures were (status and the start of the body, or the socket error): a failure is explained.
+  const failureSamples = [];
+  const failed = (what) => {
+    failures++;
+    if (failureSamples.length < 5) failureSamples.push(what);
+  };
   let inFlight = 0;
   let maxInFlight = 0;
   const start = performance.now() + 50;
@@ -113,15 +119,15 @@ async function paced({ baseUrl, path, headers, rate, durationS, sockets = 256, n
           res.on('end', () => {
             latencies.push(performance.now() - due);
             const body = Buffer.concat(chunks).toString('utf8');
-            if (!request.onAnswer(res.statusCode ?? 0, body)) failures++;
+            if (!request.onAnswer(res.statusCode ?? 0, body)) failed(`${res.statusCode} ${body.slice(0, 60)}`);
             inFlight--;
             resolve();
           });
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        failures++;
+      req.on('error', (err) => {
+        failed(`error ${err.code ?? err.message}`);
         latencies.push(performance.now() - due);
         inFlight--;
         resolve();
@@ -144,7 +150,7 @@ async function paced({ baseUrl, path, headers, rate, durationS, sockets = 256, n
   await Promise.all(pending);
   agent.destroy();
   const elapsedS = (performance.now() - start) / 1000;
-  return { sent: total, rps: (total - failures) / elapsedS, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: Math.max(...latencies), failures, maxInFlight };
+  return { sent: total, rps: (total - failures) / elapsedS, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: Math.max(...latencies), failures, failureSamples, maxInFlight };
 }
 
 function percentile(values, p) {
