@@ -112,8 +112,9 @@ export class Outbox {
    * the jobs, then mark the rows in ONE statement shared with the concurrent relays (no transaction, no read, no row
    * lock). Safe because the job id makes an add idempotent: if the sweep relays the same row meanwhile, the queue
    * keeps one job (completed jobs are kept a day, queues.ts); if this process dies between the add and the mark, the
-   * sweep adds it again, still one job. Never for a row that existed before the transaction (it may have been relayed and its job long gone: that
-   * goes through `relay`, which skips relayed rows). A failure is logged and left to the sweep.
+   * sweep adds it again, still one job. Never for a row that existed before the transaction (it may have been
+   * relayed and its job long gone: that goes through `relay`, which skips relayed rows). A failure is logged and left
+   * to the sweep.
    */
   async relayCommitted(rows: readonly FreshRow[], timeoutMs = 2000): Promise<void> {
     if (rows.length === 0) return;
