@@ -145,7 +145,8 @@ export class SessionStore {
 
   /**
    * One round trip: ticks the phone's limit and writes `next` (and the resume point) only if Redis still holds the
-   * session at `storedRev` (0: holds none). 'saved', or else what `begin` would have returned (the limit already ticked).
+   * session at `storedRev` (0: holds none). 'saved', or else what `begin` would have returned (the limit already
+   * ticked).
    */
   async commitIfUnchanged(msisdn: string, sessionId: string, storedRev: number, next: UssdSession, resume: Snapshot | null | undefined): Promise<'saved' | Turn> {
     const limit = this.fast!.limit;
