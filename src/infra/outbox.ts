@@ -5,11 +5,6 @@ import type { Logger } from '../lib/logger';
 import type { Queues } from './backends';
 import type { QueueKey } from './queues';
 
-/**
- * The queue only carries work the database already decided on. A use case writes an outbox row in
- * its own transaction; the relay hands rows to BullMQ (with a deterministic jobId, so a row relayed
- * twice is still one job) and marks them. A Redis outage delays work; it never loses any.
- */
 /** An outbox row inserted by the current transaction, with what its relay needs. */
 export interface FreshRow {
   id: number;
@@ -24,6 +19,11 @@ interface Written {
   existing: number[];
 }
 
+/**
+ * The queue only carries work the database already decided on. A use case writes an outbox row in
+ * its own transaction; the relay hands rows to BullMQ (with a deterministic jobId, so a row relayed
+ * twice is still one job) and marks them. A Redis outage delays work; it never loses any.
+ */
 export class Outbox {
   /**
    * Marks relayed rows, the ids of concurrent relays together in one UPDATE (group commit: each mark is an

@@ -1,6 +1,7 @@
 import { en } from '../../src/i18n/en';
 import { USSD_LIMIT_PREFIX } from '../../src/orders/phone-limits';
 import { handleUssd } from '../../src/ussd/handle-ussd';
+import type { Services } from '../../src/services';
 import { SessionStore, sessionKey } from '../../src/ussd/session-store';
 import { AT_SECRET, SERVICE_CODE, USSD_PATH, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 
@@ -105,17 +106,7 @@ describe('the USSD fast path answers exactly as express', () => {
   test('two processes answering copies of one request from the same stored state: the one that remembers its own write does not overwrite the other (no ABA on rev)', async () => {
     const s = fast.running.services;
     // Web process B: its own remembered sessions, the same Redis. Its write of the duplicate is held until A answered.
-    const b = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
-      turns: s.backends.ussdTurns!,
-      limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
-    });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const commit = b.commit.bind(b);
-    b.commit = async (...args) => {
-      await gate;
-      return commit(...args);
-    };
+    const { sessions: b, release } = otherProcess(s);
     const req = (text: string) => ({ sessionId: 'aba-1', serviceCode: SERVICE_CODE, phoneNumber: '+254711000998', text });
     const key = sessionKey(s.config.queuePrefix, '254711000998', 'aba-1');
     const stored = async () => JSON.parse((await withRedis((r) => r.get(key)))!);
@@ -141,17 +132,7 @@ describe('the USSD fast path answers exactly as express', () => {
   test('a first screen that read the customer before a PIN was set cannot put the old profile back in the cache', async () => {
     const s = fast.running.services;
     const phone = '+254711000997';
-    const other = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
-      turns: s.backends.ussdTurns!,
-      limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
-    });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const commit = other.commit.bind(other);
-    other.commit = async (...args) => {
-      await gate;
-      return commit(...args);
-    };
+    const { sessions: other, release } = otherProcess(s);
     const req = (sessionId: string, text: string) => ({ sessionId, serviceCode: SERVICE_CODE, phoneNumber: phone, text });
     // Session 1's first screen reads the customer (no PIN yet); its write, profile included, is held back.
     const first = handleUssd({ ...s, sessions: other }, req('pc-1', ''));
@@ -178,10 +159,7 @@ describe('the USSD fast path answers exactly as express', () => {
     expect(JSON.parse((await withRedis((r) => r.get(key)))!)).toMatchObject({ hasPin: false });
     await handleUssd(s, req('fw-1', '3'));
     // The session write after the PIN is staged fails (Redis hiccup): the request fails, the staged PIN is in Postgres.
-    const failing = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
-      turns: s.backends.ussdTurns!,
-      limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
-    });
+    const { sessions: failing } = otherProcess(s);
     failing.commit = async () => {
       throw new Error('redis went away');
     };
@@ -189,3 +167,22 @@ describe('the USSD fast path answers exactly as express', () => {
     expect(await withRedis((r) => r.get(key))).toBe('');
   });
 });
+
+/**
+ * Another web process: its own SessionStore (its own remembered sessions) on the same Redis. Its session writes wait
+ * until `release()`, so a test can order them against the first process's.
+ */
+function otherProcess(s: Services): { sessions: SessionStore; release: () => void } {
+  const sessions = new SessionStore(s.kv, s.config.queuePrefix, s.config.ussd.sessionTtlSeconds, s.config.ussd.resumeSeconds, {
+    turns: s.backends.ussdTurns!,
+    limit: { limiter: s.limits.ussdRequests, points: s.config.limits.ussdRequestsPerMinute, keyPrefix: USSD_LIMIT_PREFIX(s.config.queuePrefix) },
+  });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const commit = sessions.commit.bind(sessions);
+  sessions.commit = async (...args) => {
+    await gate;
+    return commit(...args);
+  };
+  return { sessions, release };
+}

@@ -35,7 +35,6 @@ export interface CapturedSms {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** Africa's Talking accepts SMS (201) and records each form body. */
 /** The number an Africa's Talking send is for (nock hands a form body over parsed, or as text), without its +. */
 function recipientOf(body: unknown): string | undefined {
   const to = typeof body === 'string' ? new URLSearchParams(body).get('to') : (body as Record<string, unknown> | null)?.to;
@@ -43,8 +42,8 @@ function recipientOf(body: unknown): string | undefined {
 }
 
 /**
- * `toMsisdn`: only an SMS to this number takes the interceptor, so an SMS of an earlier test still on its way (a
- * busy machine) cannot use it up.
+ * Africa's Talking accepts SMS (201) and records each form body. `toMsisdn`: only an SMS to this number takes the
+ * interceptor, so an SMS of an earlier test still on its way (a busy machine) cannot use it up.
  */
 export function mockAtSmsAccepted(captured: CapturedSms[], host = AT_SANDBOX_HOST, times = 1, toMsisdn?: string) {
   return nock(host)
