@@ -5,7 +5,7 @@ import nock from 'nock';
 import { createDb } from '../../src/db/knex';
 import { Outbox } from '../../src/infra/outbox';
 import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
-import { fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
+import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { mockDarajaToken, mockStkPushAccepted, type CapturedStk } from '../support/vendors';
 import { msisdnOf, nextPhone } from '../support/phones';
 
@@ -73,6 +73,59 @@ describe('concurrent push claims for one order', () => {
         if (stk.length > 1) break;
       }
       expect(pushesSeen).toBe(1);
+    } finally {
+      await db2.destroy();
+    }
+  });
+  test("a push that failed for good is recorded with the order's failure: no other copy can push in between", async () => {
+    const a = svc.running.services;
+    const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
+    const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
+    const lockWaiters = async () => Number((await a.db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n);
+    try {
+      await fundPoolGrams(a.db, 1);
+      const msisdn = msisdnOf(nextPhone());
+      const [c] = await a.db('customers').insert({ msisdn }).returning('id');
+      const id = randomUUID();
+      await a.db('orders').insert({ id, reference: newReference(), kind: 'buy', customer_id: c.id, msisdn, amount_cents: 10_000, price_cents_per_gram: 1_000_000, grams_ug: 1000, status: 'created', source_key: `t:${id}` });
+      await a.db('stk_payments').insert({ order_id: id, msisdn, amount_kes: 100 });
+
+      // Copy A's push reaches Daraja and is refused for good (a permanent 400), but only when the test lets it answer.
+      let answerA!: () => void;
+      const aMayAnswer = new Promise<void>((resolve) => (answerA = resolve));
+      let aAsked!: () => void;
+      const aAtDaraja = new Promise<void>((resolve) => (aAsked = resolve));
+      mockDarajaToken('t', 2);
+      nock(DARAJA_HOST)
+        .post('/mpesa/stkpush/v1/processrequest')
+        .reply(async () => {
+          aAsked();
+          await aMayAnswer;
+          return [400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }];
+        });
+      const stkB: CapturedStk[] = [];
+      mockStkPushAccepted(stkB);
+      const jobA = runBuyOrder(a, id, false);
+      await aAtDaraja;
+
+      // While A waits on Daraja, something holds the order (a callback, a reconciliation) and copy B's claim queues on it.
+      const holder = await a.db.transaction();
+      await holder.raw('SELECT id FROM orders WHERE id = ? FOR UPDATE', [id]);
+      const claimB = claimPushes(db2, [id]);
+      await waitFor(async () => (await lockWaiters()) >= 1, "B's claim waiting for the order");
+      // Daraja refuses A's push; A records that and fails the order, behind B in the queue for the order lock.
+      answerA();
+      await waitFor(async () => (await lockWaiters()) >= 2, "A's failure waiting for the order");
+      await holder.commit();
+
+      const [answer] = await claimB;
+      await jobA;
+      nock.cleanAll();
+      const order = await a.db('orders').where({ id }).first('status');
+      // B must see A's attempt as still in flight: were "not delivered" committed before the order's failure, B
+      // would claim and push while A releases the reservation, and a paid second push would find a failed order.
+      expect({ b: answer!.state, status: order.status }).toEqual({ b: 'in_flight', status: 'failed' });
+      await expectBooksBalanced(a.db);
     } finally {
       await db2.destroy();
     }

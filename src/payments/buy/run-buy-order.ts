@@ -6,7 +6,7 @@ import type { Msisdn } from '../../lib/msisdn';
 import type { Metrics } from '../../infra/metrics';
 import type { DarajaClient } from '../../vendors/daraja-client';
 import { failBuyOrder } from './buy-outcomes';
-import { transitionOrder, type Order } from '../../orders/orders';
+import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
 import { pushBatchersFor } from './push-batch';
 import { reserveBatcherFor } from './reserve-batch';
 
@@ -64,9 +64,9 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'accepted' });
   } catch (err) {
     const e = asDarajaError(err);
-    const outcome = e.maybeProcessed ? 'unknown' : 'not_delivered';
-    await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: outcome, last_push_error: `${e.code}: ${e.message}`.slice(0, 300) });
+    const lastError = `${e.code}: ${e.message}`.slice(0, 300);
     if (e.maybeProcessed) {
+      await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: 'unknown', last_push_error: lastError });
       deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'unknown' });
       // Daraja may have taken it: a second push could prompt (and charge) the customer twice. Its
       // callback is matched by phone, amount and time; without one, reconciliation expires the order.
@@ -76,9 +76,19 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
     const final = e.kind === 'permanent' || finalAttempt;
     deps.log.warn({ orderId: order.id, code: e.code, kind: e.kind, final }, 'stk push failed');
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: final ? 'failed' : 'retry' });
-    if (!final) throw e;
-    await deps.outbox.transaction((trx) =>
-      failBuyOrder(trx, deps.outbox, order, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' }),
-    );
+    if (!final) {
+      // Known not delivered: this job's retry, or another copy of it, may push again.
+      await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: 'not_delivered', last_push_error: lastError });
+      throw e;
+    }
+    // The last attempt: "not delivered" and the failed order are ONE commit under the order lock. Recorded apart,
+    // "not delivered" would let another copy of this job claim and push in between, and the failure would then
+    // release the reservation of an order whose second push may be paid (a claim needs this lock and a
+    // not_delivered attempt; this payment stays in_flight, ours, until the order has left stk_requested).
+    await deps.outbox.transaction(async (trx) => {
+      const locked = await loadOrder(trx, order.id, { lock: true });
+      await trx('stk_payments').where({ id: payment.id }).update({ push_outcome: 'not_delivered', last_push_error: lastError });
+      if (locked) await failBuyOrder(trx, deps.outbox, locked, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' });
+    });
   }
 }
