@@ -13,7 +13,7 @@ import * as ledgerBatches from './20261205_017_ledger_batches';
  * index whatever the statistics say.
  *
  * The open-buy check of place_buy_order compares the status with a list passed in (order-states.ts keeps the list),
- * which the partial unique index orders_one_open_buy_per_msisdn cannot serve; orders_buy_msisdn_idx can.
+ * which the partial unique index orders_one_open_buy_per_msisdn cannot serve; orders_buy_msisdn_idx can (replaced by a plain index in 020: this partial one misled the daily-limit sum).
  *
  * ledger_create_transfers and ledger_resolve_transfers take the common case in one set-based statement: a batch in
  * which no item can be refused or found done already (every id new and distinct, every amount positive, every

@@ -15,6 +15,7 @@ import * as c2bPayments from './20261204_016_c2b_payments';
 import * as ledgerBatches from './20261205_017_ledger_batches';
 import * as placeBuy from './20261205_018_place_buy';
 import * as functionPlans from './20261205_019_function_plans';
+import * as openBuyIndex from './20261205_020_open_buy_index';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -38,6 +39,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261205_017_ledger_batches': ledgerBatches,
   '20261205_018_place_buy': placeBuy,
   '20261205_019_function_plans': functionPlans,
+  '20261205_020_open_buy_index': openBuyIndex,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
