@@ -3,6 +3,7 @@ import { createPendingTransfer, accountIdByCode, ensureCustomerAccount } from '.
 import { findOrCreateCustomer } from '../../src/orders/customers';
 import { reconcileStkPayments } from '../../src/payments/buy/reconcile-stk-payments';
 import type { Msisdn } from '../../src/lib/msisdn';
+import { QUEUE_NAMES } from '../../src/infra/queues';
 import { AT_SANDBOX_HOST, DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, withRedis, type TestService } from '../support/harness';
 import { dial, postCallback } from '../support/http';
 import { customerGold, orderStatus, poolAccount } from '../support/flows';
@@ -71,6 +72,28 @@ describe('crash safety of the STK push', () => {
     expect((await customerGold(svc, order.customer_id)).credits_posted - before.credits_posted).toBe(order.grams_ug);
     const outcomes = (await svc.db('mpesa_callbacks').where({ checkout_request_id: 'ws_CO_never_stored_1' }).orderBy('id').select('outcome')).map((r) => r.outcome);
     expect(outcomes).toEqual(['settled', 'duplicate']);
+  });
+
+  test("when M-Pesa's callback for a push arrives before the push's own answer, and that answer is a refusal, then the callback's record stands", async () => {
+    const phone = nextPhone();
+    const msisdn = msisdnOf(phone);
+    mockDarajaToken();
+    mockAtSmsAccepted([]);
+    // The callback (matched by phone and amount: its CheckoutRequestID was never stored) comes while the push waits for
+    // its answer; then the gateway answers the push with a refusal.
+    nock(DARAJA_HOST)
+      .post('/mpesa/stkpush/v1/processrequest')
+      .reply(async () => {
+        await postCallback(svc.url, success('ws_CO_callback_first', msisdn, 'CBFIRST001'));
+        return [400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }];
+      });
+    const { sessionId } = await dial(svc.url, ['1', '500', '1'], { phoneNumber: phone });
+    const order = await svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
+    // The buy job ends (completed: a refusal for good does not throw) once it has recorded what it heard.
+    const buyQueue = svc.running.services.backends.dashboardQueues().find((q) => q.name === QUEUE_NAMES.buy)!;
+    await waitFor(async () => (await (await buyQueue.getJob(`buy-${order.id}`))?.getState()) === 'completed', 'the buy job to finish');
+    expect(await payment(order.id)).toMatchObject({ checkout_request_id: 'ws_CO_callback_first', push_outcome: 'accepted', last_push_error: null });
+    expect(await orderStatus(svc, order.id)).toBe('paid');
   });
 
   test('when twin callbacks for a never-stored CheckoutRequestID arrive at once, then the gold is credited once', async () => {

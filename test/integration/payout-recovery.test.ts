@@ -1,4 +1,7 @@
+import type { Knex } from 'knex';
 import nock from 'nock';
+import { createDb } from '../../src/db/knex';
+import { Outbox } from '../../src/infra/outbox';
 import { runPayout } from '../../src/payments/sell/run-payout';
 import { reconcilePayouts } from '../../src/payments/sell/reconcile-payouts';
 import { b2cTestEnv, B2C_RESULT_PATH, B2C_STATUS_PATH } from '../support/b2c-env';
@@ -124,6 +127,57 @@ describe('a B2C attempt is recorded before its request leaves', () => {
     await runPayout(svc.running.services, sale.payoutId, false);
     expect(await orderOf(svc, sale.orderId)).toMatchObject({ status: 'failed', failure_code: 'request_400.002.02' });
     expect(await saleTransfers(svc, sale.orderId)).toEqual([{ status: 'voided' }]);
+  });
+  test('when a refusal for good is heard while another copy of the job begins an attempt, then that attempt decides: the gold is NOT returned', async () => {
+    const sale = await placeSale(svc, { job: 'lost' });
+    const a = svc.running.services;
+    // A second worker process running the same payout job (a stalled job taken over): its own connections.
+    const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
+    const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
+    const lockWaiters = async () => Number((await svc.db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n);
+    let holder: Knex.Transaction | undefined;
+    try {
+      // Copy A's request reaches Daraja and is refused for good (a 400), when the test lets it answer; copy B's is accepted.
+      let answerA!: () => void;
+      const aMayAnswer = new Promise<void>((resolve) => (answerA = resolve));
+      let aAsked!: () => void;
+      const aAtDaraja = new Promise<void>((resolve) => (aAsked = resolve));
+      mockDarajaToken('t', 2);
+      nock(DARAJA_HOST)
+        .post(B2C_PATH)
+        .reply(async () => {
+          aAsked();
+          await aMayAnswer;
+          return [400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PartyB' }];
+        });
+      const sentByB: CapturedB2c[] = [];
+      mockB2c('accepted', sentByB);
+      const jobA = runPayout(a, sale.payoutId, false);
+      await aAtDaraja;
+
+      // While A waits on Daraja, something holds the order (a result callback, the sweep); B's attempt queues on it.
+      holder = await svc.db.transaction();
+      await holder.raw('SELECT id FROM orders WHERE id = ? FOR UPDATE', [sale.orderId]);
+      const jobB = runPayout(b, sale.payoutId, false);
+      await waitFor(async () => (await lockWaiters()) >= 1, "B's attempt waiting for the order");
+      // Daraja refuses A's request; A records that and decides the sale, behind B in the queue for the order lock.
+      answerA();
+      await waitFor(async () => (await lockWaiters()) >= 2, "A's decision waiting for the order");
+      await holder.commit();
+      await Promise.all([jobA, jobB]);
+
+      // B's request went out and M-Pesa accepted it. Had A's cleared marker been committed before its decision, B would
+      // have counted nothing in flight, and A would have returned the gold of a sale M-Pesa is now paying.
+      expect(sentByB).toHaveLength(1);
+      expect({ order: (await orderOf(svc, sale.orderId)).status, goldBack: await saleTransfers(svc, sale.orderId) }).toEqual({ order: 'payout_sent', goldBack: [] });
+      // Settle it for the books.
+      mockAtSmsAccepted([]);
+      await postCallback(svc.url, b2cSuccess({ payoutId: sale.payoutId, receipt: newReceipt() }), B2C_RESULT_PATH);
+      expect((await orderOf(svc, sale.orderId)).status).toBe('paid');
+    } finally {
+      if (holder && !holder.isCompleted()) await holder.rollback();
+      await db2.destroy();
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { newReference } from '../../src/payments/buy/place-buy-order';
 import { claimPushes } from '../../src/payments/buy/push-batch';
@@ -82,6 +83,7 @@ describe('concurrent push claims for one order', () => {
     const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
     const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
     const lockWaiters = async () => Number((await a.db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n);
+    let holder: Knex.Transaction | undefined;
     try {
       await fundPoolGrams(a.db, 1);
       const msisdn = msisdnOf(nextPhone());
@@ -109,7 +111,7 @@ describe('concurrent push claims for one order', () => {
       await aAtDaraja;
 
       // While A waits on Daraja, something holds the order (a callback, a reconciliation) and copy B's claim queues on it.
-      const holder = await a.db.transaction();
+      holder = await a.db.transaction();
       await holder.raw('SELECT id FROM orders WHERE id = ? FOR UPDATE', [id]);
       const claimB = claimPushes(db2, [id]);
       await waitFor(async () => (await lockWaiters()) >= 1, "B's claim waiting for the order");
@@ -127,6 +129,8 @@ describe('concurrent push claims for one order', () => {
       expect({ b: answer!.state, status: order.status }).toEqual({ b: 'in_flight', status: 'failed' });
       await expectBooksBalanced(a.db);
     } finally {
+      // A wait that timed out must not leave the order locked: the test would hang instead of saying what failed.
+      if (holder && !holder.isCompleted()) await holder.rollback();
       await db2.destroy();
     }
   });

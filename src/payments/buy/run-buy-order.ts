@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Db } from '../../db/knex';
 import type { Outbox } from '../../infra/outbox';
 import { asDarajaError } from '../../vendors/daraja-errors';
@@ -65,8 +66,12 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
   } catch (err) {
     const e = asDarajaError(err);
     const lastError = `${e.code}: ${e.message}`.slice(0, 300);
+    // This attempt's outcome, written only while the payment still shows it in flight: a callback matched by phone
+    // and amount may have taken the payment meanwhile (accepted, with its ids), and that stands.
+    const recordOutcome = (q: Knex, outcome: 'unknown' | 'not_delivered') =>
+      q('stk_payments').where({ id: payment.id, push_outcome: 'in_flight' }).whereNull('checkout_request_id').update({ push_outcome: outcome, last_push_error: lastError });
     if (e.maybeProcessed) {
-      await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: 'unknown', last_push_error: lastError });
+      await recordOutcome(deps.db, 'unknown');
       deps.metrics?.inc('mpesa_stk_push_total', { outcome: 'unknown' });
       // Daraja may have taken it: a second push could prompt (and charge) the customer twice. Its
       // callback is matched by phone, amount and time; without one, reconciliation expires the order.
@@ -78,7 +83,7 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
     deps.metrics?.inc('mpesa_stk_push_total', { outcome: final ? 'failed' : 'retry' });
     if (!final) {
       // Known not delivered: this job's retry, or another copy of it, may push again.
-      await deps.db('stk_payments').where({ id: payment.id }).update({ push_outcome: 'not_delivered', last_push_error: lastError });
+      await recordOutcome(deps.db, 'not_delivered');
       throw e;
     }
     // The last attempt: "not delivered" and the failed order are ONE commit under the order lock. Recorded apart,
@@ -87,8 +92,8 @@ async function push(deps: BuyDeps, order: Order, finalAttempt: boolean): Promise
     // not_delivered attempt; this payment stays in_flight, ours, until the order has left stk_requested).
     await deps.outbox.transaction(async (trx) => {
       const locked = await loadOrder(trx, order.id, { lock: true });
-      await trx('stk_payments').where({ id: payment.id }).update({ push_outcome: 'not_delivered', last_push_error: lastError });
-      if (locked) await failBuyOrder(trx, deps.outbox, locked, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' });
+      if ((await recordOutcome(trx, 'not_delivered')) !== 1 || !locked) return;
+      await failBuyOrder(trx, deps.outbox, locked, ['stk_requested'], { code: `push_${e.code}`, description: e.message, reason: 'generic' });
     });
   }
 }

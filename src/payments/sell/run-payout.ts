@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { asDarajaError } from '../../vendors/daraja-errors';
 import type { Msisdn } from '../../lib/msisdn';
 import { loadOrder, transitionOrder, type Order } from '../../orders/orders';
@@ -46,19 +47,21 @@ async function send(deps: PayoutDeps, order: Order, payout: Payout, finalAttempt
   // to hear the answer: it becomes maybe_sent, which only Transaction Status (or a Result) can clear up.
   // Under the order lock, so the sweep (which fails a sale no attempt was ever made for) and this mark
   // are one before the other, never interleaved.
-  const marked = await deps.db.transaction(async (trx): Promise<number> => {
+  const attempt = await deps.db.transaction(async (trx): Promise<number | null> => {
     const locked = await loadOrder(trx, order.id, { lock: true });
-    if (locked?.status !== 'payout_requested') return 0;
-    return trx('payouts')
+    if (locked?.status !== 'payout_requested') return null;
+    const [row] = await trx('payouts')
       .where({ id: payout.id, status: 'requested' })
       .update({
         attempts: trx.raw('attempts + 1'),
         maybe_sent: trx.raw('maybe_sent OR in_flight_at IS NOT NULL'),
         in_flight_at: trx.fn.now(),
         updated_at: trx.fn.now(),
-      });
+      })
+      .returning('attempts');
+    return row ? Number(row.attempts) : null;
   });
-  if (marked !== 1) return; // settled, held or failed meanwhile: nothing to send
+  if (attempt === null) return; // settled, held or failed meanwhile: nothing to send
   if (payout.in_flight_at) {
     deps.log.warn({ orderId: order.id, payoutId: payout.id, attempts: payout.attempts }, 'an earlier b2c attempt never recorded its answer: it may have been sent');
   }
@@ -89,15 +92,31 @@ async function send(deps: PayoutDeps, order: Order, payout: Payout, finalAttempt
     // 5xx with no Daraja error envelope (a gateway's error page): money may have left, so a blind void could
     // pay twice. A named refusal (spike arrest, quota) is an answer.
     const ambiguous = e.maybeProcessed || (e.httpStatus !== undefined && e.httpStatus >= 500 && e.code.startsWith('http_'));
-    const [row] = await deps.db('payouts')
-      .where({ id: payout.id })
-      .update({ last_error: `${e.code}: ${e.message}`.slice(0, 300), maybe_sent: deps.db.raw('maybe_sent OR ?', [ambiguous]), in_flight_at: null, updated_at: deps.db.fn.now() })
-      .returning('maybe_sent');
     const final = e.kind === 'permanent' || finalAttempt;
     deps.log.warn({ orderId: order.id, payoutId: payout.id, code: e.code, kind: e.kind, final, ambiguous }, 'b2c payout request failed');
-    if (!final) throw e;
+    // This attempt's answer clears ITS marker only: a marker another copy of the job set since (it counted a new
+    // attempt) stands for a request that may be on its way now.
+    const recordAnswer = async (q: Knex): Promise<{ maybe_sent: boolean } | undefined> =>
+      (
+        await q('payouts')
+          .where({ id: payout.id, attempts: attempt })
+          .update({ last_error: `${e.code}: ${e.message}`.slice(0, 300), maybe_sent: q.raw('maybe_sent OR ?', [ambiguous]), in_flight_at: null, updated_at: q.fn.now() })
+          .returning('maybe_sent')
+      )[0];
+    if (!final) {
+      await recordAnswer(deps.db);
+      throw e;
+    }
+    // The last attempt: the answer and what follows from it are ONE commit under the order lock. Committed apart, the
+    // cleared marker would let another copy of this job mark and send a new request in between (its marker then says
+    // nothing was in flight), and the gold would go back to a seller whose second request M-Pesa may pay.
     await deps.outbox.transaction(async (trx) => {
       const locked = await loadOrder(trx, order.id, { lock: true });
+      const row = await recordAnswer(trx);
+      if (!row) {
+        deps.log.warn({ orderId: order.id, payoutId: payout.id }, 'another b2c attempt began meanwhile: its answer decides the sale');
+        return;
+      }
       if (!locked || locked.status !== 'payout_requested') return;
       if (row.maybe_sent) {
         await scheduleStatusCheck(trx, deps.outbox, payout.id, deps.config.payouts.resultWaitSeconds * 1000);
