@@ -16,6 +16,7 @@ import * as ledgerBatches from './20261205_017_ledger_batches';
 import * as placeBuy from './20261205_018_place_buy';
 import * as functionPlans from './20261205_019_function_plans';
 import * as openBuyIndex from './20261205_020_open_buy_index';
+import * as dailyLimitRule from './20261205_021_daily_limit_rule';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -40,6 +41,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261205_018_place_buy': placeBuy,
   '20261205_019_function_plans': functionPlans,
   '20261205_020_open_buy_index': openBuyIndex,
+  '20261205_021_daily_limit_rule': dailyLimitRule,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -7,8 +7,8 @@ import { msisdnOf, nextPhone } from '../support/phones';
 
 /**
  * The confirm in one statement (place_buy_order, migration 018). Its answers are pinned here against the
- * rules they came from: the daily limit against checkDailyLimit (still the TypeScript home of the rule, used
- * by sales and Paybill), one open buy per phone, the idempotent source key. The service runs as `web` only,
+ * rules they came from: the daily limit against checkDailyLimit (sales and Paybill; both now call the rule's one
+ * home, the SQL function check_daily_limit of migration 021), one open buy per phone, the idempotent source key. The service runs as `web` only,
  * so the buy jobs it relays stay in the queue.
  */
 describe('the buy confirm, one statement', () => {
@@ -39,7 +39,7 @@ describe('the buy confirm, one statement', () => {
   async function tsLimit(r: PlaceBuyOrder) {
     const trx = await svc.db.transaction();
     try {
-      return await checkDailyLimit(trx, 'buy', r, LIMIT_KES);
+      return await checkDailyLimit(trx, 'buy', { ...r, amountCents: r.amountKes * 100 }, LIMIT_KES);
     } finally {
       await trx.rollback();
     }

@@ -6,7 +6,7 @@ import { catalogFor } from '../../i18n';
 import type { Outbox } from '../../infra/outbox';
 import type { Logger } from '../../lib/logger';
 import { maskMsisdn, type Msisdn } from '../../lib/msisdn';
-import { CENTS_PER_KES, formatGrams, formatKes, microgramsForCents } from '../../lib/units';
+import { formatGrams, formatKes, microgramsForCents } from '../../lib/units';
 import { logOpsAlerts, raiseOpsAlert, type OpsAlert } from '../../notifications/ops-alerts';
 import { queueSms } from '../../notifications/queue-sms';
 import type { PriceSource } from '../../prices/price-quote';
@@ -105,7 +105,7 @@ export async function confirmC2b(deps: C2bDeps, payload: C2bPayload, raw: unknow
     let balanceUg = 0;
     // The same daily limit as a USSD buy (it takes the customer's lock, so concurrent payments add up).
     if (!reason) {
-      const limit = await checkDailyLimit(trx, 'buy', { customerId: customer.id, sourceKey: `c2b:${transId}`, amountKes: cents / CENTS_PER_KES }, deps.config.buy.dailyLimitKes);
+      const limit = await checkDailyLimit(trx, 'buy', { customerId: customer.id, sourceKey: `c2b:${transId}`, amountCents: cents }, deps.config.buy.dailyLimitKes);
       if (!limit.ok) reason = 'daily_limit';
     }
     if (!reason) {

@@ -47,7 +47,7 @@ export async function placeSellOrder(deps: { db: Db; outbox: Outbox; config: Run
 
   return refusable<PlaceSellOrderResult, SellRefusal>(async () => {
     const placed = await deps.outbox.transaction(async (trx) => {
-      const limit = await checkDailyLimit(trx, 'sell', input, config.sell.dailyLimitKes);
+      const limit = await checkDailyLimit(trx, 'sell', { ...input, amountCents: input.amountKes * CENTS_PER_KES }, config.sell.dailyLimitKes);
       if (!limit.ok) throw new Refusal<SellRefusal>({ ok: false, reason: 'daily_limit', remainingKes: limit.remainingKes });
       const repeat = await trx('orders').where({ source_key: input.sourceKey }).first('id', 'reference', 'kind');
       if (repeat) {
