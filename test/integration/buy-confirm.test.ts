@@ -6,9 +6,9 @@ import { startTestService, waitFor, type TestService } from '../support/harness'
 import { msisdnOf, nextPhone } from '../support/phones';
 
 /**
- * The confirm in one statement (place_buy_order, migration 018). Its answers are pinned here against the
- * rules they came from: the daily limit against checkDailyLimit (sales and Paybill; both now call the rule's one
- * home, the SQL function check_daily_limit of migration 021), one open buy per phone, the idempotent source key. The service runs as `web` only,
+ * The confirm in one statement (place_buy_order, migration 018; its daily limit through check_daily_limit since 021).
+ * Its answers are pinned here to fixed expectations: the daily limit (a table, also asked of checkDailyLimit, the
+ * way sales and Paybill reach the same SQL function), one open buy per phone, the idempotent source key. The service runs as `web` only,
  * so the buy jobs it relays stay in the queue.
  */
 describe('the buy confirm, one statement', () => {
