@@ -78,6 +78,7 @@ describe('concurrent push claims for one order', () => {
       await db2.destroy();
     }
   });
+
   test("a push that failed for good is recorded with the order's failure: no other copy can push in between", async () => {
     const a = svc.running.services;
     const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
@@ -105,8 +106,6 @@ describe('concurrent push claims for one order', () => {
           await aMayAnswer;
           return [400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }];
         });
-      const stkB: CapturedStk[] = [];
-      mockStkPushAccepted(stkB);
       const jobA = runBuyOrder(a, id, false);
       await aAtDaraja;
 
