@@ -1,7 +1,5 @@
 import type { Knex } from 'knex';
 import nock from 'nock';
-import { createDb } from '../../src/db/knex';
-import { Outbox } from '../../src/infra/outbox';
 import { runPayout } from '../../src/payments/sell/run-payout';
 import { reconcilePayouts } from '../../src/payments/sell/reconcile-payouts';
 import { b2cTestEnv, B2C_RESULT_PATH, B2C_STATUS_PATH } from '../support/b2c-env';
@@ -24,6 +22,7 @@ import {
   type CapturedB2c,
   type CapturedStatusQuery,
 } from '../support/sales';
+import { heldAnswer, lockWaiters, secondWorker } from '../support/interleave';
 import { mockAtSmsAccepted, mockDarajaToken, type CapturedSms } from '../support/vendors';
 
 /**
@@ -128,41 +127,31 @@ describe('a B2C attempt is recorded before its request leaves', () => {
     expect(await orderOf(svc, sale.orderId)).toMatchObject({ status: 'failed', failure_code: 'request_400.002.02' });
     expect(await saleTransfers(svc, sale.orderId)).toEqual([{ status: 'voided' }]);
   });
+
   test('when a refusal for good is heard while another copy of the job begins an attempt, then that attempt decides: the gold is NOT returned', async () => {
     const sale = await placeSale(svc, { job: 'lost' });
     const a = svc.running.services;
-    // A second worker process running the same payout job (a stalled job taken over): its own connections.
-    const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
-    const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
-    const lockWaiters = async () => Number((await svc.db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n);
+    // A second worker process running the same payout job (a stalled job taken over).
+    const other = secondWorker(svc);
     let holder: Knex.Transaction | undefined;
     try {
       // Copy A's request reaches Daraja and is refused for good (a 400), when the test lets it answer; copy B's is accepted.
-      let answerA!: () => void;
-      const aMayAnswer = new Promise<void>((resolve) => (answerA = resolve));
-      let aAsked!: () => void;
-      const aAtDaraja = new Promise<void>((resolve) => (aAsked = resolve));
+      const answerToA = heldAnswer([400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PartyB' }]);
       mockDarajaToken('t', 2);
-      nock(DARAJA_HOST)
-        .post(B2C_PATH)
-        .reply(async () => {
-          aAsked();
-          await aMayAnswer;
-          return [400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PartyB' }];
-        });
+      nock(DARAJA_HOST).post(B2C_PATH).reply(answerToA.reply);
       const sentByB: CapturedB2c[] = [];
       mockB2c('accepted', sentByB);
       const jobA = runPayout(a, sale.payoutId, false);
-      await aAtDaraja;
+      await answerToA.reached;
 
       // While A waits on Daraja, something holds the order (a result callback, the sweep); B's attempt queues on it.
       holder = await svc.db.transaction();
       await holder.raw('SELECT id FROM orders WHERE id = ? FOR UPDATE', [sale.orderId]);
-      const jobB = runPayout(b, sale.payoutId, false);
-      await waitFor(async () => (await lockWaiters()) >= 1, "B's attempt waiting for the order");
+      const jobB = runPayout(other.services, sale.payoutId, false);
+      await waitFor(async () => (await lockWaiters(svc.db)) >= 1, "B's attempt waiting for the order");
       // Daraja refuses A's request; A records that and decides the sale, behind B in the queue for the order lock.
-      answerA();
-      await waitFor(async () => (await lockWaiters()) >= 2, "A's decision waiting for the order");
+      answerToA.release();
+      await waitFor(async () => (await lockWaiters(svc.db)) >= 2, "A's decision waiting for the order");
       await holder.commit();
       await Promise.all([jobA, jobB]);
 
@@ -176,7 +165,7 @@ describe('a B2C attempt is recorded before its request leaves', () => {
       expect((await orderOf(svc, sale.orderId)).status).toBe('paid');
     } finally {
       if (holder && !holder.isCompleted()) await holder.rollback();
-      await db2.destroy();
+      await other.close();
     }
   });
 });

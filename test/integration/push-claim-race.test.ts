@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { newReference } from '../../src/payments/buy/place-buy-order';
 import { claimPushes } from '../../src/payments/buy/push-batch';
 import nock from 'nock';
-import { createDb } from '../../src/db/knex';
-import { Outbox } from '../../src/infra/outbox';
 import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
 import { DARAJA_HOST, expectBooksBalanced, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { mockDarajaToken, mockStkPushAccepted, type CapturedStk } from '../support/vendors';
+import { heldAnswer, lockWaiters, secondWorker } from '../support/interleave';
 import { msisdnOf, nextPhone } from '../support/phones';
 
 /**
@@ -53,9 +52,8 @@ describe('concurrent push claims for one order', () => {
 
   test('the same buy job run at once by two worker processes pushes the order once', async () => {
     const a = svc.running.services;
-    // A second worker process: its own pool of connections and its own batchers (they are keyed by db and outbox).
-    const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
-    const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
+    const other = secondWorker(svc);
+    const b = other.services;
     try {
       await fundPoolGrams(a.db, 10);
       let pushesSeen = 0;
@@ -75,15 +73,13 @@ describe('concurrent push claims for one order', () => {
       }
       expect(pushesSeen).toBe(1);
     } finally {
-      await db2.destroy();
+      await other.close();
     }
   });
 
   test("a push that failed for good is recorded with the order's failure: no other copy can push in between", async () => {
     const a = svc.running.services;
-    const db2 = createDb(svc.config.databaseUrl!, { max: 4 });
-    const b = { ...a, db: db2, outbox: new Outbox(db2, a.queues, a.log) };
-    const lockWaiters = async () => Number((await a.db.raw(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n);
+    const other = secondWorker(svc);
     let holder: Knex.Transaction | undefined;
     try {
       await fundPoolGrams(a.db, 1);
@@ -94,29 +90,20 @@ describe('concurrent push claims for one order', () => {
       await a.db('stk_payments').insert({ order_id: id, msisdn, amount_kes: 100 });
 
       // Copy A's push reaches Daraja and is refused for good (a permanent 400), but only when the test lets it answer.
-      let answerA!: () => void;
-      const aMayAnswer = new Promise<void>((resolve) => (answerA = resolve));
-      let aAsked!: () => void;
-      const aAtDaraja = new Promise<void>((resolve) => (aAsked = resolve));
+      const answerToA = heldAnswer([400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }]);
       mockDarajaToken('t', 2);
-      nock(DARAJA_HOST)
-        .post('/mpesa/stkpush/v1/processrequest')
-        .reply(async () => {
-          aAsked();
-          await aMayAnswer;
-          return [400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PhoneNumber' }];
-        });
+      nock(DARAJA_HOST).post('/mpesa/stkpush/v1/processrequest').reply(answerToA.reply);
       const jobA = runBuyOrder(a, id, false);
-      await aAtDaraja;
+      await answerToA.reached;
 
       // While A waits on Daraja, something holds the order (a callback, a reconciliation) and copy B's claim queues on it.
       holder = await a.db.transaction();
       await holder.raw('SELECT id FROM orders WHERE id = ? FOR UPDATE', [id]);
-      const claimB = claimPushes(db2, [id]);
-      await waitFor(async () => (await lockWaiters()) >= 1, "B's claim waiting for the order");
+      const claimB = claimPushes(other.services.db, [id]);
+      await waitFor(async () => (await lockWaiters(a.db)) >= 1, "B's claim waiting for the order");
       // Daraja refuses A's push; A records that and fails the order, behind B in the queue for the order lock.
-      answerA();
-      await waitFor(async () => (await lockWaiters()) >= 2, "A's failure waiting for the order");
+      answerToA.release();
+      await waitFor(async () => (await lockWaiters(a.db)) >= 2, "A's failure waiting for the order");
       await holder.commit();
 
       const [answer] = await claimB;
@@ -130,7 +117,7 @@ describe('concurrent push claims for one order', () => {
     } finally {
       // A wait that timed out must not leave the order locked: the test would hang instead of saying what failed.
       if (holder && !holder.isCompleted()) await holder.rollback();
-      await db2.destroy();
+      await other.close();
     }
   });
 });
