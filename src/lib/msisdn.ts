@@ -1,5 +1,3 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-
 /**
  * Phone numbers. Africa's Talking sends `+2547XXXXXXXX`; Daraja wants `2547XXXXXXXX` or `2541XXXXXXXX`.
  * libphonenumber-js (with full metadata) knows which Kenyan ranges are mobile, so we only add the
@@ -8,26 +6,28 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 export type Msisdn = string & { readonly __brand: 'Msisdn' };
 
 /**
- * Parsing with full metadata is the costliest step of a USSD screen, and a session sends the same
- * phoneNumber on every hop: remember the last few thousand answers (least recently used goes first).
+ * The Kenyan mobile ranges of libphonenumber-js's full metadata, for a number already written the usual way: the first
+ * three digits of the 9-digit national number decide (test/unit/msisdn.test.ts holds every prefix and random numbers in
+ * every usual form against the library, so an upgrade that moves a range fails there). Every USSD screen asks, for
+ * a different phone each session: parsing with the library cost ~20 µs, and a cache of its answers kept one entry per
+ * phone alive long enough to be promoted to the old generation, which is what grows the web process's heap.
  */
-const PARSED_LIMIT = 5000;
-const parsedPhones = new Map<string, Msisdn | null>();
+const KE_MOBILE_NATIONAL = /^(?:1(?:0[0-8]|1\d|2[014]|3[05-9]|4[0-6]|8\d)|7\d\d)\d{6}$/;
+/** +254…, 254… or 0… followed by the 9-digit national number: how Africa's Talking and Daraja write them. */
+const USUAL_FORM = /^(?:\+?254|0)(\d{9})$/;
 
 export function toMpesaMsisdn(raw: string): Msisdn | null {
-  const known = parsedPhones.get(raw);
-  if (known !== undefined || parsedPhones.has(raw)) {
-    parsedPhones.delete(raw);
-    parsedPhones.set(raw, known ?? null);
-    return known ?? null;
-  }
-  const msisdn = parseMpesaMsisdn(raw);
-  if (parsedPhones.size >= PARSED_LIMIT) parsedPhones.delete(parsedPhones.keys().next().value!);
-  parsedPhones.set(raw, msisdn);
-  return msisdn;
+  const usual = USUAL_FORM.exec(raw);
+  if (usual) return KE_MOBILE_NATIONAL.test(usual[1]!) ? (`254${usual[1]}` as Msisdn) : null;
+  return parseWithLibrary(raw);
 }
 
-function parseMpesaMsisdn(raw: string): Msisdn | null {
+/**
+ * Anything written another way (spaces, dashes, brackets): the library decides. Loaded on first use, as the web process
+ * rarely needs it (~10 MB of RSS with its full metadata).
+ */
+export function parseWithLibrary(raw: string): Msisdn | null {
+  const { parsePhoneNumberFromString } = require('libphonenumber-js/max') as typeof import('libphonenumber-js/max');
   const parsed = parsePhoneNumberFromString(raw.trim(), 'KE');
   if (!parsed || parsed.country !== 'KE' || !parsed.isValid()) return null;
   const national = parsed.nationalNumber;
