@@ -3,6 +3,7 @@ import type { KeyValueStore } from '../infra/kv-store';
 import type { Limiter } from '../infra/limiter';
 import type { UssdTurns } from '../infra/ussd-turns';
 import type { MenuState, Reply, Snapshot } from './machine';
+import { RememberedSessions } from './remembered-sessions';
 
 /**
  * A USSD session between requests. Holds no PIN and no raw `text`: only where the user is, and
@@ -60,11 +61,11 @@ export interface RequestLimit {
 }
 
 /**
- * Sessions this process answered last, at most this many (the oldest forgotten first). Each is kept as the JSON the
- * write sent to Redis (about 0.6 kB), not as objects: a bench walk at several thousand screens a second fills the
- * map within seconds, and 20,000 object graphs made V8 grow the web process's heap by about 100 MB.
+ * Sessions this process answered last, at most this many (the one written longest ago forgotten first), in slots of
+ * this many bytes of JSON (a session is about 0.5 kB; one that does not fit is simply not remembered).
  */
 const KNOWN_MAX = 20_000;
+const KNOWN_SLOT_BYTES = 1024;
 
 /** What this process last computed for a session; its `rev` is what Redis holds of it (0: nothing stored yet). */
 export type KnownSession = UssdSession;
@@ -74,7 +75,7 @@ export class SessionStore {
    * The last state this process computed for each session it answered: lets the next screen be written in one
    * round trip (commitIfUnchanged) when nobody else moved the session meanwhile. Redis stays the truth.
    */
-  private readonly knownSessions = new Map<string, { json: string; until: number }>();
+  private readonly knownSessions = new RememberedSessions(KNOWN_MAX, KNOWN_SLOT_BYTES);
 
   constructor(
     private readonly store: KeyValueStore,
@@ -125,9 +126,8 @@ export class SessionStore {
 
   /** What this process last computed for the session, if it answered its last screen (Redis only). */
   known(msisdn: string, sessionId: string): KnownSession | undefined {
-    const k = this.knownSessions.get(this.key(msisdn, sessionId));
-    if (!k || k.until < Date.now()) return undefined;
-    return JSON.parse(k.json) as UssdSession;
+    const json = this.knownSessions.get(this.key(msisdn, sessionId), Date.now());
+    return json === undefined ? undefined : (JSON.parse(json) as UssdSession);
   }
 
   /**
@@ -137,10 +137,8 @@ export class SessionStore {
   remember(msisdn: string, sessionId: string, session: UssdSession, json = JSON.stringify(session)): void {
     if (!this.fast?.turns) return;
     const key = this.key(msisdn, sessionId);
-    this.knownSessions.delete(key);
-    if (session.lastReply.end) return;
-    this.knownSessions.set(key, { json, until: Date.now() + this.ttlSeconds * 1000 });
-    if (this.knownSessions.size > KNOWN_MAX) this.knownSessions.delete(this.knownSessions.keys().next().value!);
+    if (session.lastReply.end) this.knownSessions.delete(key);
+    else this.knownSessions.set(key, json, Date.now() + this.ttlSeconds * 1000);
   }
 
   /**
