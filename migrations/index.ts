@@ -17,6 +17,7 @@ import * as placeBuy from './20261205_018_place_buy';
 import * as functionPlans from './20261205_019_function_plans';
 import * as openBuyIndex from './20261205_020_open_buy_index';
 import * as dailyLimitRule from './20261205_021_daily_limit_rule';
+import * as dropCustomerOrdersIndex from './20261205_022_drop_customer_orders_index';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -42,6 +43,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261205_019_function_plans': functionPlans,
   '20261205_020_open_buy_index': openBuyIndex,
   '20261205_021_daily_limit_rule': dailyLimitRule,
+  '20261205_022_drop_customer_orders_index': dropCustomerOrdersIndex,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
