@@ -1,4 +1,5 @@
 import { catalogFor } from '../i18n';
+import { merged } from '../lib/merged';
 import type { MenuContext, MenuState, Outcome, Profile, Reply, Screens, SessionData, Snapshot, StepResult, ScreenId, Transition, View } from './menu-types';
 
 export type * from './menu-types';
@@ -48,7 +49,7 @@ export function snapshotOf(screens: Screens, state: MenuState, reply: Reply): Sn
   if (screen.transient) return undefined;
   const at = screen.resumeAs ? screen.resumeAs(state.data) : { screen: state.screen };
   const i = state.history.indexOf(at.screen);
-  return { ...at, history: at.screen === state.screen || i < 0 ? state.history : state.history.slice(0, i) };
+  return merged(at, { history: at.screen === state.screen || i < 0 ? state.history : state.history.slice(0, i) });
 }
 
 /** What Africa's Talking expects: `CON ` to continue, `END ` to close. */
@@ -57,16 +58,19 @@ export function formatReply(reply: Reply): string {
 }
 
 function view(state: MenuState, ctx: MenuContext): View {
-  return { ...ctx, t: catalogFor(state.profile.language), profile: state.profile, resumeTo: state.resume?.screen ?? null };
+  return merged(ctx, { t: catalogFor(state.profile.language), profile: state.profile, resumeTo: state.resume?.screen ?? null });
 }
 
 function apply(screens: Screens, state: MenuState, t: Transition, ctx: MenuContext): StepResult {
   const s: MenuState = t.profile ? { ...state, profile: { ...state.profile, ...t.profile } } : state;
   const notice = t.notice ?? s.notice;
   if ('reprompt' in t) return show(screens, s, ctx, t.reprompt);
-  if ('show' in t) return show(screens, { ...s, data: { ...s.data, ...t.show } }, ctx, notice);
+  if ('show' in t) return show(screens, { ...s, data: merged(s.data, t.show) }, ctx, notice);
   if ('end' in t) return { state: withoutNotice(s), reply: { end: true, text: t.end } };
-  if ('run' in t) return { state: { ...s, data: { ...s.data, ...t.data }, ...(notice ? { notice } : {}) }, effect: t.run };
+  if ('run' in t) {
+    const data = merged(s.data, t.data ?? {});
+    return { state: notice ? merged(s, { data, notice }) : { ...s, data }, effect: t.run };
+  }
   if ('restore' in t) return restore(screens, s, ctx);
   return enter(screens, moveTo(screens, s, t.to, t.data ?? {}), ctx, notice);
 }
@@ -76,12 +80,12 @@ function moveTo(screens: Screens, s: MenuState, to: ScreenId, data: Partial<Sess
   if (to === 'home') return { ...s, screen: 'home', history: [], data: { ...data } };
   const i = s.history.indexOf(to);
   const history = i >= 0 ? s.history.slice(0, i) : screens[s.screen].transient || s.screen === to ? s.history : [...s.history, s.screen];
-  return { ...s, screen: to, history, data: { ...s.data, ...data } };
+  return { ...s, screen: to, history, data: merged(s.data, data) };
 }
 
 function enter(screens: Screens, s: MenuState, ctx: MenuContext, notice?: string): StepResult {
   const load = screens[s.screen].load;
-  if (load) return { state: { ...s, ...(notice ? { notice } : {}) }, effect: load };
+  if (load) return { state: notice ? merged(s, { notice }) : s, effect: load };
   return show(screens, s, ctx, notice);
 }
 

@@ -7,6 +7,7 @@ import { AWAITING_STK_RESULT } from '../../orders/order-states';
 import { type Order, lockOrderOf } from '../../orders/orders';
 import { type Report, type Settlement, type SettlementOutcome, type StkPayment, callbackColumns, nothing } from './stk-report';
 import { callbackMismatch, conflict, expire, fail, lateFailure, latePayment, paidAfterResolution, pay, review } from './stk-results';
+import { merged } from '../../lib/merged';
 
 /**
  * ONE place decides what an STK result does to an order, whoever reports it: Safaricom's callback,
@@ -54,7 +55,7 @@ export async function applyStkReport(trx: Knex.Transaction, outbox: Outbox, orde
   if (order.status === 'paid') {
     if (payment.settled_by !== 'query' || payment.mpesa_receipt) return nothing('duplicate');
     if (mismatch) return conflict(trx, order, payment, report, `the callback after a Query success does not match: ${mismatch}`);
-    await trx('stk_payments').where({ id: payment.id }).update({ ...callbackColumns(report), mpesa_receipt: outcome.receipt, transaction_date: outcome.transactionDate ?? null });
+    await trx('stk_payments').where({ id: payment.id }).update(merged(callbackColumns(report), { mpesa_receipt: outcome.receipt, transaction_date: outcome.transactionDate ?? null }));
     return nothing('receipt_added');
   }
   if (order.status === 'failed' || order.status === 'expired') {

@@ -9,6 +9,7 @@ import { AWAITING_STK_RESULT, type OrderStatus } from '../../orders/order-states
 import { type Order, transitionOrder } from '../../orders/orders';
 import { failBuyOrder, reasonForResultCode } from './buy-outcomes';
 import { type Report, type Settlement, type StkOutcome, type StkPayment, callbackColumns, nothing, resultColumns } from './stk-report';
+import { merged } from '../../lib/merged';
 
 /**
  * What each M-Pesa answer does to a buy whose order row the caller holds locked: the branches that
@@ -18,7 +19,7 @@ import { type Report, type Settlement, type StkOutcome, type StkPayment, callbac
 export async function pay(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
   // The order and payment rows first: from the post on, the pool account row stays locked until COMMIT and every
   // other reservation and settlement waits for it, so as little as possible runs after the post.
-  await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
+  await trx('stk_payments').where({ id: payment.id }).update(merged(resultColumns(trx, report), { mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null }));
   await transitionOrder(trx, order.id, AWAITING_STK_RESULT, 'paid');
   const posted = await settle(trx, transferIds.buyReservation(order.id), 'posted');
   let balance: number;
@@ -40,7 +41,7 @@ export async function pay(trx: Knex.Transaction, outbox: Outbox, order: Order, p
 export function receiptSms(order: Order, receipt: string | null, balance: number): NewSms {
   const t = catalogFor(order.language);
   const common = { grams: formatGrams(order.grams_ug), kes: formatKes(order.amount_cents), price: formatKes(order.price_cents_per_gram), balance: formatGrams(balance) };
-  const body = receipt ? t.sms.buyReceipt({ ...common, receipt }) : t.sms.buyReceiptNoRef(common);
+  const body = receipt ? t.sms.buyReceipt(merged(common, { receipt })) : t.sms.buyReceiptNoRef(common);
   return { customerId: order.customer_id, msisdn: order.msisdn, body, purpose: 'buy_receipt', dedupeKey: `buy-receipt-${order.id}` };
 }
 
@@ -95,7 +96,7 @@ export async function review(trx: Knex.Transaction, order: Order, payment: StkPa
 export async function latePayment(trx: Knex.Transaction, outbox: Outbox, order: Order, payment: StkPayment, report: Report, paid: Extract<StkOutcome, { kind: 'paid' }>): Promise<Settlement> {
   const from: readonly OrderStatus[] = ['failed', 'expired'];
   const t = catalogFor(order.language);
-  await trx('stk_payments').where({ id: payment.id }).update({ ...resultColumns(trx, report), mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null });
+  await trx('stk_payments').where({ id: payment.id }).update(merged(resultColumns(trx, report), { mpesa_receipt: paid.receipt, transaction_date: paid.transactionDate ?? null }));
   const credited = await creditFromPool(trx, { id: transferIds.lateCredit(order.id), customerId: order.customer_id, gramsUg: order.grams_ug, reference: order.reference });
   if (!credited.ok) return unallocated(trx, outbox, order, payment, paid, from, 'paid after the order closed; the pool could not cover the gold');
   await transitionOrder(trx, order.id, from, 'paid', { failure_code: null, failure_reason: null });
