@@ -7,6 +7,9 @@
  * process promoted, and so most of its heap growth (bench/ANALYSIS.md, "Web RSS"). A spread that only overrides
  * properties the source has keeps one hidden class, and so does Object.assign onto a fresh object.
  * test/unit/hidden-classes.test.ts holds the menu's objects to it.
+ *
+ * Unlike a spread, Object.assign runs the `__proto__` setter for an own `__proto__` key: only for objects whose keys
+ * are written in the code, never for keys that come from input.
  */
 export function merged<A extends object, B extends object>(base: A, more: B): Omit<A, keyof B> & B {
   return Object.assign({}, base, more);

@@ -1,14 +1,15 @@
 /**
  * Phone numbers. Africa's Talking sends `+2547XXXXXXXX`; Daraja wants `2547XXXXXXXX` or `2541XXXXXXXX`.
- * libphonenumber-js (with full metadata) knows which Kenyan ranges are mobile, so we only add the
- * M-Pesa rule on top: a Kenyan mobile number in the 7xx or 1xx ranges.
+ * Which Kenyan numbers are mobile is libphonenumber-js's (full metadata) to say: for a number in the usual forms its
+ * ranges are written out below and held to the library by a test; we only add the M-Pesa rule on top, a Kenyan
+ * mobile number in the 7xx or 1xx ranges.
  */
 export type Msisdn = string & { readonly __brand: 'Msisdn' };
 
 /**
  * The Kenyan mobile ranges of libphonenumber-js's full metadata, for a number already written the usual way: the first
- * three digits of the 9-digit national number decide (test/unit/msisdn.test.ts holds every prefix and random numbers in
- * every usual form against the library, so an upgrade that moves a range fails there). Every USSD screen asks, for
+ * three digits of the 9-digit national number decide (test/unit/msisdn.test.ts holds every 4-digit prefix, in every
+ * usual form, against the library, so an upgrade that moves or splits a range fails there). Every USSD screen asks, for
  * a different phone each session: parsing with the library cost ~20 µs, and a cache of its answers kept one entry per
  * phone alive long enough to be promoted to the old generation, which is what grows the web process's heap.
  */
@@ -23,8 +24,9 @@ export function toMpesaMsisdn(raw: string): Msisdn | null {
 }
 
 /**
- * Anything written another way (spaces, dashes, brackets): the library decides. Loaded on first use, as the web process
- * rarely needs it (~10 MB of RSS with its full metadata).
+ * Anything written another way (spaces, dashes, brackets, a C2B number without its prefix): the library decides.
+ * Loaded on first use, as the web process rarely needs it: that first request pays about 30 ms, once per process, and
+ * the process about 10 MB of RSS (its full metadata).
  */
 export function parseWithLibrary(raw: string): Msisdn | null {
   const { parsePhoneNumberFromString } = require('libphonenumber-js/max') as typeof import('libphonenumber-js/max');

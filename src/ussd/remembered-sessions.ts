@@ -31,7 +31,8 @@ export class RememberedSessions {
     readonly capacity: number,
     readonly slotBytes = 1024,
   ) {
-    if (slotBytes > 0xffff) throw new Error('slotBytes must fit in 16 bits');
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
+    if (!Number.isInteger(slotBytes) || slotBytes < 1 || slotBytes > 0xffff) throw new RangeError('slotBytes must be 1 to 65535');
     this.keyAt = new Array<string | undefined>(capacity).fill(undefined);
     this.untilAt = new Float64Array(capacity);
     this.bytesAt = new Uint16Array(capacity);
@@ -50,8 +51,8 @@ export class RememberedSessions {
     this.delete(key);
     // A UTF-16 unit needs at most 3 bytes of UTF-8: measure only when it may not fit.
     if (json.length * 3 > this.slotBytes && Buffer.byteLength(json) > this.slotBytes) return;
-    const slot = this.freeCount > 0 ? this.free[--this.freeCount]! : this.evictOldest();
     this.slab ??= Buffer.allocUnsafeSlow(this.capacity * this.slotBytes);
+    const slot = this.freeCount > 0 ? this.free[--this.freeCount]! : this.evictOldest();
     this.bytesAt[slot] = this.slab.write(json, slot * this.slotBytes, this.slotBytes, 'utf8');
     this.untilAt[slot] = until;
     this.keyAt[slot] = key;

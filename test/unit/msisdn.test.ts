@@ -25,19 +25,20 @@ describe('phone numbers', () => {
 });
 
 describe('the usual forms are answered without the library, exactly as the library answers them', () => {
-  // Every 3-digit start of a national number, in each usual form, with random remaining digits: a range that a
-  // libphonenumber-js upgrade adds, drops or splits at the 4th digit fails here.
+  // Random national numbers in each usual form, then every 4-digit start of one: a range that a libphonenumber-js
+  // upgrade adds, drops or splits fails here.
   test('every national prefix in +254, 254 and 0 forms', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 999_999 }), fc.constantFrom('+254', '254', '0'), (prefix, rest, form) => {
         const raw = `${form}${String(prefix).padStart(3, '0')}${String(rest).padStart(6, '0')}`;
         expect(toMpesaMsisdn(raw)).toBe(parseWithLibrary(raw));
       }),
-      { numRuns: 30_000 },
+      { numRuns: 10_000 },
     );
-    for (let prefix = 0; prefix < 1000; prefix++) {
+    // Every 4-digit start, no randomness: a range split at the 4th digit fails every run.
+    for (let prefix = 0; prefix < 10_000; prefix++) {
       for (const form of ['+254', '254', '0']) {
-        const raw = `${form}${String(prefix).padStart(3, '0')}${String(prefix * 997).padStart(6, '0').slice(-6)}`;
+        const raw = `${form}${String(prefix).padStart(4, '0')}${String(prefix * 97).padStart(5, '0').slice(-5)}`;
         expect(toMpesaMsisdn(raw)).toBe(parseWithLibrary(raw));
       }
     }
