@@ -82,13 +82,16 @@ function counter(db, poolId) {
     if (!conn.censusCounted) {
       const query = conn.query.bind(conn);
       conn.query = (...args) => {
-        if (on && typeof args[0] === 'string') {
+        // A statement as text, or a named one ({ name, text, values }: the LedgerBatcher's). knex's own queries arrive as
+        // unnamed configs and are counted from its query events instead.
+        const text = typeof args[0] === 'string' ? args[0] : args[0]?.name ? args[0].text : null;
+        if (on && text !== null) {
           c.statements++;
-          if (/\bledger_apply\(/i.test(args[0])) {
+          if (/\bledger_apply\(/i.test(text)) {
             c.commits++;
             c.poolLocks++;
           }
-          if (process.env.CENSUS_TRACE) console.log('     (pg)', args[0].replace(/\s+/g, ' ').slice(0, 110));
+          if (process.env.CENSUS_TRACE) console.log('     (pg)', text.replace(/\s+/g, ' ').slice(0, 110));
         }
         return query(...args);
       };

@@ -175,26 +175,28 @@ export async function applyTransfers(
   return applied(rows[0]);
 }
 
-/** A node-postgres connection (`query(text, values)`), as `db.client.acquireConnection()` hands it out. */
+/** A node-postgres connection, as `db.client.acquireConnection()` hands it out. */
 export interface PgConnection {
-  query(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+  query(query: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 /**
  * applyTransfers on a node-postgres connection, as one autocommit statement: the LedgerBatcher's statement without
- * knex's own work per query (about 0.05 ms of a 1 ms batch). The same SQL and the same answers.
+ * knex's own work per query (about 0.05 ms of a 1 ms batch). The same SQL and the same answers. A named statement:
+ * each connection parses and plans the call once, not once per batch.
  */
 export async function applyTransfersOn(
   conn: PgConnection,
   reservations: readonly NewTransfer[],
   resolutions: ReadonlyArray<{ pendingId: string; resolution: Resolution }>,
 ): Promise<{ created: CreateOutcome[]; resolved: ResolveOutcome[] }> {
-  const { rows } = await conn.query(applySql('$'), applyArgs(reservations, resolutions));
+  const { rows } = await conn.query({ name: 'ledger_apply', text: APPLY_ON_SQL, values: applyArgs(reservations, resolutions) });
   return applied(rows[0]);
 }
 
 const APPLY_TYPES = ['text[]', 'bigint[]', 'bigint[]', 'bigint[]', 'text[]', 'timestamptz[]', 'text[]', 'text[]'];
 const applySql = (style: '?' | '$') => `SELECT * FROM ledger_apply(${APPLY_TYPES.map((t, i) => `${style === '?' ? '?' : `$${i + 1}`}::${t}`).join(', ')})`;
+const APPLY_ON_SQL = applySql('$');
 
 function applyArgs(reservations: readonly NewTransfer[], resolutions: ReadonlyArray<{ pendingId: string; resolution: Resolution }>) {
   for (const t of reservations) assertAmount(t.amount);

@@ -292,7 +292,8 @@ describe('batched ledger = one-by-one ledger', () => {
       if (!conn.countedForTest) {
         const query = conn.query.bind(conn);
         conn.query = (...args: unknown[]) => {
-          if (typeof args[0] === 'string') sql.push(args[0]);
+          const q = args[0] as string | { text?: string };
+          sql.push(typeof q === 'string' ? q : String(q?.text));
           return query(...args);
         };
         conn.countedForTest = true;
