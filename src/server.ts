@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { bindEmulatorUrls, type Config, type RunConfig } from './config';
 import { migrateLatest } from './db/knex';
 import { createApp } from './http/app';
+import { stkCallbackFastPath } from './http/stk-callback-fast-path';
 import { ussdFastPath } from './http/ussd-fast-path';
 import { createProbeApp } from './http/probe-app';
 import { startWorkers } from './jobs/workers';
@@ -50,7 +51,8 @@ export async function runService(config: Config, log: Logger): Promise<RunningSe
   await migrateLatest(services.db);
   const sandbox = run.mpesa.environment === 'emulator' && port !== null ? createSandbox(run, port, log, initiatorKeys) : null;
   if (sandbox && (await fundDemoPoolOnce(services.db, run.demoPoolGrams))) log.info({ grams: run.demoPoolGrams }, 'sandbox pool funded');
-  if (server) handler = ussdFastPath(services, createApp(services, sandbox?.router));
+  // The two hot vendor routes are answered before express in their plain case (src/http/fast-path.ts).
+  if (server) handler = stkCallbackFastPath(services, ussdFastPath(services, createApp(services, sandbox?.router)));
   // A worker-only process has no web server; with WORKER_HTTP_PORT it still answers probes and /metrics.
   const probeServer = !server && run.ops.workerHttpPort !== null ? await listen(run.ops.workerHttpPort, createProbeApp(services)) : null;
   const workers = run.role !== 'web' ? startWorkers(services) : null;

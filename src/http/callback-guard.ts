@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type http from 'node:http';
 import express, { type RequestHandler, type Response } from 'express';
 import { ipMatcher, type IpRange } from '../lib/ip';
 import type { Logger } from '../lib/logger';
@@ -25,7 +26,8 @@ export function secretPathGuard(
       o.forbidden(res);
     });
   }
-  guards.push((req, res, next) => (secretMatches(String(req.params.secret ?? ''), o.expectedSecret) ? next() : res.status(404).json({ error: 'not_found' })));
+  const matches = secretMatcher(o.expectedSecret);
+  guards.push((req, res, next) => (matches(String(req.params.secret ?? '')) ? next() : res.status(404).json({ error: 'not_found' })));
   return guards;
 }
 
@@ -56,10 +58,14 @@ export function atCallbackGuard(s: Pick<Services, 'config' | 'log'>): RequestHan
 }
 
 export function secretMatches(given: string, expected: string): boolean {
+  return secretMatcher(expected)(given);
+}
+
+/** `secretMatches` against one expected secret, its digest computed once (a route checks it on every request). */
+export function secretMatcher(expected: string): (given: string) => boolean {
   // Hash both sides so the comparison takes the same time whatever the lengths.
-  const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  return (given) => timingSafeEqual(createHash('sha256').update(given).digest(), b);
 }
 
 /** `/mpesa/callback/<secret>` -> `/mpesa/callback/***` (and `/ussd/<secret>` -> `/ussd/***`): the secret never reaches a log. */
@@ -68,7 +74,7 @@ export function maskSecretSegment(path: string): string {
 }
 
 /** Daraja's callbacks are a few kB at most; anything larger is refused (413) before it is parsed. */
-export const CALLBACK_BODY_LIMIT = '16kb';
+export const CALLBACK_BODY_LIMIT = 16 * 1024;
 
 const ESCAPED_NUL = /\\u0000/i;
 
@@ -83,3 +89,39 @@ export const callbackJson: RequestHandler = express.json({
     if (ESCAPED_NUL.test(buf.toString('utf8'))) throw Object.assign(new Error('NUL character in a callback body'), { status: 400, type: 'entity.parse.failed' });
   },
 });
+
+// body-parser's own test of the first character that is not JSON whitespace.
+const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
+
+/** `application/json`, alone or with `charset=utf-8`: the only media type a callback fast path reads itself. */
+const PLAIN_JSON = /^application\/json\s*(?:;\s*charset\s*=\s*(?:utf-8|"utf-8")\s*)?$/i;
+
+/**
+ * Whether callbackJson would read this request as plain JSON: UTF-8, not compressed, of a declared length within
+ * the limit. Only then may a route answered before express read the body itself (stk-callback-fast-path.ts); any
+ * other request (chunked, gzip, another charset or type, too large) is express's, which answers as it always did.
+ */
+export function isPlainCallbackJson(headers: http.IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  const encoding = headers['content-encoding'];
+  return PLAIN_JSON.test(headers['content-type'] ?? '') && (encoding === undefined || encoding.toLowerCase() === 'identity') &&
+    headers['transfer-encoding'] === undefined && length !== undefined && /^\d{1,5}$/.test(length) && Number(length) <= CALLBACK_BODY_LIMIT;
+}
+
+/**
+ * A plain JSON body (isPlainCallbackJson) as callbackJson reads it: the same value, or `undefined` where callbackJson
+ * fails the request with 400 `entity.parse.failed` (a NUL, a body that is not an object or array, bad JSON).
+ */
+export function parsePlainCallbackJson(body: Buffer): unknown {
+  let text = body.toString('utf8');
+  if (ESCAPED_NUL.test(text)) return undefined;
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // body-parser's decoder drops a byte order mark
+  if (text.length === 0) return {}; // body-parser's special case for an empty body
+  const first = FIRST_CHAR.exec(text)?.[1];
+  if (first !== '{' && first !== '[') return undefined; // strict: only objects and arrays
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

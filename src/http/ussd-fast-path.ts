@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Services } from '../services';
 import { formatReply } from '../ussd/machine';
 import { catalogFor } from '../i18n';
-import { secretMatches } from './callback-guard';
+import { readBody, secretRoute, timeRequest } from './fast-path';
 import { answerUssd, USSD_FORM_LIMIT } from './routes/ussd';
 
 const ROUTE = '/ussd/:secret';
@@ -19,16 +19,13 @@ const PREFIX = '/ussd/';
 export function ussdFastPath(s: Services, express: http.RequestListener): http.RequestListener {
   const secret = s.config.at.callbackSecret;
   if (!secret || s.config.at.callbackIpAllowlist.length > 0) return express;
+  const ours = secretRoute(PREFIX, secret);
   return (req, res) => {
-    const url = req.url ?? '';
-    if (req.method !== 'POST' || !url.startsWith(PREFIX) || url.indexOf('/', PREFIX.length) !== -1 || url.includes('?') || !secretMatches(decodeSegment(url.slice(PREFIX.length)), secret)) {
+    if (!ours(req)) {
       express(req, res);
       return;
     }
-    const start = process.hrtime.bigint();
-    res.once('finish', () => {
-      s.metrics.observe('http_request_duration_seconds', { route: ROUTE, method: 'POST', status: res.statusCode }, Number(process.hrtime.bigint() - start) / 1e9);
-    });
+    timeRequest(s.metrics, ROUTE, res);
     readForm(req).then(
       (form) => (form === null ? Promise.resolve(formatReply({ end: true, text: catalogFor('en').ussd.invalidRequest })) : answerUssd(s, form)),
     ).then((text) => {
@@ -42,46 +39,19 @@ export function ussdFastPath(s: Services, express: http.RequestListener): http.R
   };
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
 /** The urlencoded form, as express.urlencoded({ extended: false }) reads it; null when it would have refused it. */
-function readForm(req: http.IncomingMessage): Promise<Record<string, string> | null> {
-  return new Promise((resolve, reject) => {
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > USSD_FORM_LIMIT.bytes) {
-        refused = true;
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      if (refused) return;
-      if (Number.isFinite(declared) && declared > USSD_FORM_LIMIT.bytes) return resolve(null);
-      // express would leave the body unparsed ({}), which the schema refuses: the same END.
-      if (type !== 'application/x-www-form-urlencoded') return resolve({});
-      const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-      const form: Record<string, string> = Object.create(null) as Record<string, string>;
-      let count = 0;
-      for (const [k, v] of params) {
-        if (++count > USSD_FORM_LIMIT.parameters || Object.hasOwn(form, k)) return resolve(null);
-        form[k] = v;
-      }
-      resolve(form);
-    });
-  });
+async function readForm(req: http.IncomingMessage): Promise<Record<string, string> | null> {
+  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const body = await readBody(req, USSD_FORM_LIMIT.bytes);
+  if (body === null) return null;
+  // express would leave the body unparsed ({}), which the schema refuses: the same END.
+  if (type !== 'application/x-www-form-urlencoded') return {};
+  const params = new URLSearchParams(body.toString('utf8'));
+  const form: Record<string, string> = Object.create(null) as Record<string, string>;
+  let count = 0;
+  for (const [k, v] of params) {
+    if (++count > USSD_FORM_LIMIT.parameters || Object.hasOwn(form, k)) return null;
+    form[k] = v;
+  }
+  return form;
 }
