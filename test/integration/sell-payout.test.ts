@@ -286,7 +286,7 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     expect(await svc.db('payouts').where({ id: payout.id }).first()).toMatchObject({ status: 'accepted', attempts: 1, maybe_sent: false });
     expect(payout.conversation_id).toMatch(/^AG_20261126_/);
 
-    mockAtSmsAccepted(sms);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 1, msisdn);
     const receipt = newReceipt();
     const ack = await postCallback(svc.url, b2cSuccess({ id: payout.id, amount: 1000, receipt, conversationId: payout.conversation_id }), RESULT_PATH);
     expect(ack).toMatchObject({ status: 200, json: { ResultCode: 0, ResultDesc: 'Accepted' } });
@@ -313,8 +313,8 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     [17, 'System internal error.', /M-Pesa could not send the money\./],
   ])('when the B2C Result reports %s, then the gold goes back to the customer, the order fails and the SMS says why', async (code, desc, reason) => {
     const sms: CapturedSms[] = [];
-    const { customer, order, payout } = await acceptedSale(svc);
-    mockAtSmsAccepted(sms);
+    const { msisdn, customer, order, payout } = await acceptedSale(svc);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 1, msisdn);
 
     const ack = await postCallback(svc.url, b2cFailure(payout.id, code, desc), RESULT_PATH);
     expect(ack).toMatchObject({ status: 200, json: { ResultCode: 0 } });
@@ -335,14 +335,14 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     const b2c: Captured[] = [];
     const status: Captured[] = [];
     const sms: CapturedSms[] = [];
-    const { customer, order, payout } = await acceptedSale(svc, { captured: b2c });
+    const { msisdn, customer, order, payout } = await acceptedSale(svc, { captured: b2c });
     nock(DARAJA_HOST)
       .post(STATUS_PATH)
       .reply(function (_uri, body) {
         status.push({ body: body as Record<string, any>, authorization: this.req.headers.authorization as string | undefined });
         return [200, { OriginatorConversationID: 'q-orig-77', ConversationID: 'AG_20261126_query77', ResponseCode: '0', ResponseDescription: 'Accept the service request successfully.' }];
       });
-    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 3);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 3, msisdn);
 
     const ack = await postCallback(svc.url, queueTimeout(payout.id), TIMEOUT_PATH);
     expect(ack).toMatchObject({ status: 200, json: { ResultCode: 0, ResultDesc: 'Accepted' } });
@@ -420,8 +420,8 @@ describe('selling gold for an M-Pesa B2C payout', () => {
 
   test('when 5 identical success Results arrive at once, then the gold leaves the customer once and one receipt is sent', async () => {
     const sms: CapturedSms[] = [];
-    const { customer, order, payout } = await acceptedSale(svc);
-    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 5);
+    const { msisdn, customer, order, payout } = await acceptedSale(svc);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 5, msisdn);
     const body = b2cSuccess({ id: payout.id, amount: 1000, receipt: newReceipt() });
 
     const acks = await Promise.all(Array.from({ length: 5 }, () => postCallback(svc.url, body, RESULT_PATH)));
@@ -620,7 +620,7 @@ describe('selling gold for an M-Pesa B2C payout', () => {
     const sms: CapturedSms[] = [];
     mockDarajaToken();
     const captured = mockB2c(400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PartyB' });
-    mockAtSmsAccepted(sms);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 1, msisdn);
     const placed = await sell(svc, msisdn, customer.id, 1000);
     if (!placed.ok) throw new Error('refused');
     await waitForStatus(svc, placed.orderId, ['failed'], 'the sale to fail');
@@ -744,8 +744,8 @@ describe('the Transaction Status chain', () => {
 
   test('when the request never got an answer and M-Pesa says "not found", then after the last check the gold goes back', async () => {
     const sms: CapturedSms[] = [];
-    mockAtSmsAccepted(sms);
     const { msisdn, customer, orderId, payout } = await unansweredSale(svc, 'lost', 2);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 1, msisdn);
     for (const i of [1, 2]) {
       await waitFor(() => svc.db('payout_status_queries').where({ payout_id: payout.id, check_no: i }).whereNotNull('query_originator_conversation_id').first(), `status query ${i}`);
       await postCallback(svc.url, statusResult(statusIds('lost', i, msisdn)), STATUS_RESULT_PATH);
@@ -909,7 +909,7 @@ describe('selling against the built-in Daraja emulator', () => {
     ['254700000104', 'the Result posted twice'],
   ])('when %s sells (%s), then the sale is paid once and the emulator accepted the encrypted initiator credential', async (msisdn) => {
     const sms: CapturedSms[] = [];
-    mockAtSmsAccepted(sms);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 1, msisdn);
     // The emulator's own demo pool funding gives the pool gold; the customer gets some from it.
     const customer = await giveGold(svc, msisdn as Msisdn, UG_PER_GRAM);
     const placed = await sell(svc, msisdn as Msisdn, customer.id, 1000);
