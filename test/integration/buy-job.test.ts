@@ -3,7 +3,7 @@ import { runBuyOrder } from '../../src/payments/buy/run-buy-order';
 import { DARAJA_HOST, expectBooksBalanced, withRedis, fundPoolGrams, startTestService, waitFor, type TestService } from '../support/harness';
 import { dial } from '../support/http';
 import { orderStatus, poolAccount } from '../support/flows';
-import { nextPhone } from '../support/phones';
+import { msisdnOf, nextPhone } from '../support/phones';
 import { mockAtSmsAccepted, mockDarajaToken, mockStkPushAccepted, type CapturedSms, type CapturedStk } from '../support/vendors';
 
 describe('the buy job', () => {
@@ -20,8 +20,8 @@ describe('the buy job', () => {
   afterAll(() => svc.close());
 
   // One open buy per phone is a database rule: every order here gets its own phone.
-  async function confirmBuy(amountKes = 100) {
-    const { sessionId } = await dial(svc.url, ['1', String(amountKes), '1'], { phoneNumber: nextPhone() });
+  async function confirmBuy(amountKes = 100, phone = nextPhone()) {
+    const { sessionId } = await dial(svc.url, ['1', String(amountKes), '1'], { phoneNumber: phone });
     return svc.db('orders').where('source_key', 'like', `ussd:%:${sessionId}`).first();
   }
   const settled = (id: string) => waitFor(async () => ['stk_sent', 'failed'].includes(await orderStatus(svc, id)) && orderStatus(svc, id), 'the job to finish');
@@ -158,8 +158,10 @@ describe('the buy job', () => {
   test('when the pool cannot cover the order, then it fails with an SMS and no push is sent', async () => {
     const sms: CapturedSms[] = [];
     const push = nock(DARAJA_HOST).post('/mpesa/stkpush/v1/processrequest').reply(200, {});
-    mockAtSmsAccepted(sms);
-    const order = await confirmBuy(150_000); // 17.6 g; the pool holds 1 g
+    // The phone is chosen first: the sold-out SMS may go out before confirmBuy returns.
+    const phone = nextPhone();
+    mockAtSmsAccepted(sms, undefined, 1, msisdnOf(phone));
+    const order = await confirmBuy(150_000, phone); // 17.6 g; the pool holds 1 g
     expect(await settled(order.id)).toBe('failed');
     expect(push.isDone()).toBe(false);
     expect(await svc.db('orders').where({ id: order.id }).first()).toMatchObject({ failure_code: 'pool_empty' });

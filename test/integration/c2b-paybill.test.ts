@@ -162,7 +162,7 @@ describe('Pay by Paybill (C2B)', () => {
       const account = nextAccount();
       const msisdn = msisdnOfAccount(account);
       const sms: CapturedSms[] = [];
-      mockAtSmsAccepted(sms);
+      mockAtSmsAccepted(sms, undefined, 1, msisdn);
       const transId = nextTransId();
 
       // KES 20,000 is 2.35 g; the pool holds less than 1 g.
@@ -200,7 +200,7 @@ describe('Pay by Paybill (C2B)', () => {
     ])('when the amount is %s, then the payment is an order in review (nothing credited), with an alert and an SMS', async (_what, amount, reason, cents) => {
       const account = nextAccount();
       const sms: CapturedSms[] = [];
-      mockAtSmsAccepted(sms);
+      mockAtSmsAccepted(sms, undefined, 1, msisdnOfAccount(account));
       const transId = nextTransId();
 
       expect(await confirm(c2bBody({ transId, account, amount }))).toMatchObject({ status: 200, json: { ResultCode: '0' } });

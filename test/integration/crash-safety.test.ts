@@ -147,9 +147,9 @@ describe('crash safety of the STK push', () => {
   });
 
   test('when no callback comes for an unknown push within RECONCILE_GIVE_UP_SECONDS, then the order expires and the customer is told', async () => {
-    const { order } = await unknownPush();
+    const { order, msisdn } = await unknownPush();
     const sms: CapturedSms[] = [];
-    mockAtSmsAccepted(sms);
+    mockAtSmsAccepted(sms, AT_SANDBOX_HOST, 1, msisdn);
     await backdate(svc.db, order.id, 899);
     expect(await reconcile()).toMatchObject({ expired: 0 });
     await backdate(svc.db, order.id, 901);

@@ -83,7 +83,7 @@ describe('a B2C attempt is recorded before its request leaves', () => {
   test('when a re-run finds an attempt in flight with no answer and Daraja then refuses outright, then the gold is NOT returned: the attempt counts as maybe sent and Transaction Status is scheduled', async () => {
     const sale = await killedMidRequest();
     const sms: CapturedSms[] = [];
-    mockAtSmsAccepted(sms);
+    mockAtSmsAccepted(sms, undefined, 1, sale.msisdn);
     mockDarajaToken();
     const sent: CapturedB2c[] = [];
     mockB2c([400, { requestId: 'r', errorCode: '400.002.02', errorMessage: 'Bad Request - Invalid PartyB' }], sent);
@@ -297,7 +297,7 @@ describe('the payout sweep (reconciliation)', () => {
     expect(await sweep()).toEqual({ asked: 0, reviewed: 0, unsent: 0 });
     expect((await orderOf(svc, sale.orderId)).status).toBe('reserved');
 
-    mockAtSmsAccepted(sms);
+    mockAtSmsAccepted(sms, undefined, 1, sale.msisdn);
     await silentFor(sale, 901);
     expect(await sweep()).toEqual({ asked: 0, reviewed: 0, unsent: 1 });
     expect(asked.isDone()).toBe(false); // nothing to ask: no request ever left
