@@ -76,17 +76,21 @@ export function maskSecretSegment(path: string): string {
 /** Daraja's callbacks are a few kB at most; anything larger is refused (413) before it is parsed. */
 export const CALLBACK_BODY_LIMIT = 16 * 1024;
 
-const ESCAPED_NUL = /\\u0000/i;
+/**
+ * What jsonb cannot store, as it appears in JSON text: a NUL (`\u0000`), and half of a surrogate pair (a `\ud800`
+ * to `\udfff` escape without its other half; raw, either is not valid UTF-8 and arrives as U+FFFD). Like the NUL
+ * rule before it, an escaped backslash followed by such text (`\\u0000`) is refused too: no callback sends one.
+ */
+const UNSTORABLE_ESCAPE = /\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/;
 
 /**
- * The JSON parser of every callback route: at most CALLBACK_BODY_LIMIT, and no NUL character (`\u0000`)
- * anywhere, which Postgres cannot store in text or jsonb: such a body would fail at every retry, so it
- * is refused at once (400) rather than answered 503.
+ * The JSON parser of every callback route: at most CALLBACK_BODY_LIMIT, and nothing Postgres cannot store in jsonb
+ * (UNSTORABLE_ESCAPE): such a body would fail at every retry, so it is refused at once (400) rather than answered 503.
  */
 export const callbackJson: RequestHandler = express.json({
   limit: CALLBACK_BODY_LIMIT,
   verify: (_req, _res, buf) => {
-    if (ESCAPED_NUL.test(buf.toString('utf8'))) throw Object.assign(new Error('NUL character in a callback body'), { status: 400, type: 'entity.parse.failed' });
+    if (UNSTORABLE_ESCAPE.test(buf.toString('utf8'))) throw Object.assign(new Error('a callback body Postgres cannot store (NUL or half a surrogate pair)'), { status: 400, type: 'entity.parse.failed' });
   },
 });
 
@@ -94,11 +98,12 @@ export const callbackJson: RequestHandler = express.json({
 const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
 /** `application/json`, alone or with `charset=utf-8`: the only media type a callback fast path reads itself. */
-const PLAIN_JSON = /^application\/json\s*(?:;\s*charset\s*=\s*(?:utf-8|"utf-8")\s*)?$/i;
+// Only HTTP's own whitespace (space, tab): JavaScript's \s also takes U+00A0, which express's parsers do not.
+const PLAIN_JSON = /^application\/json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:utf-8|"utf-8")[ \t]*)?$/i;
 
 /**
- * Whether callbackJson would read this request as plain JSON: UTF-8, not compressed, of a declared length within
- * the limit. Only then may a route answered before express read the body itself (stk-callback-fast-path.ts); any
+ * Whether this request is one callbackJson reads as plain JSON (a subset of those: UTF-8, not compressed, of a
+ * declared length within the limit). Only then may a route answered before express read the body itself (stk-callback-fast-path.ts); any
  * other request (chunked, gzip, another charset or type, too large) is express's, which answers as it always did.
  */
 export function isPlainCallbackJson(headers: http.IncomingHttpHeaders): boolean {
@@ -110,11 +115,11 @@ export function isPlainCallbackJson(headers: http.IncomingHttpHeaders): boolean 
 
 /**
  * A plain JSON body (isPlainCallbackJson) as callbackJson reads it: the same value, or `undefined` where callbackJson
- * fails the request with 400 `entity.parse.failed` (a NUL, a body that is not an object or array, bad JSON).
+ * fails the request with 400 `entity.parse.failed` (UNSTORABLE_ESCAPE, a body that is not an object or array, bad JSON).
  */
 export function parsePlainCallbackJson(body: Buffer): unknown {
   let text = body.toString('utf8');
-  if (ESCAPED_NUL.test(text)) return undefined;
+  if (UNSTORABLE_ESCAPE.test(text)) return undefined;
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // body-parser's decoder drops a byte order mark
   if (text.length === 0) return {}; // body-parser's special case for an empty body
   const first = FIRST_CHAR.exec(text)?.[1];

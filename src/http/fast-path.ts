@@ -11,22 +11,32 @@ import { secretMatcher } from './callback-guard';
 /**
  * `POST <prefix><secret>` and nothing else: no deeper path, no query string, the secret (percent-decoded, as
  * express decodes `:secret`) compared in constant time. Any other request is express's: its 404s, its
- * case-insensitive and trailing-slash matching, the other routes.
+ * case-insensitive and trailing-slash matching, its 400 for a segment that does not decode, the other routes.
  */
 export function secretRoute(prefix: string, secret: string): (req: http.IncomingMessage) => boolean {
   const matches = secretMatcher(secret);
   return (req) => {
     const url = req.url ?? '';
-    return req.method === 'POST' && url.startsWith(prefix) && url.indexOf('/', prefix.length) === -1 && !url.includes('?') && matches(decodeSegment(url.slice(prefix.length)));
+    if (req.method !== 'POST' || !url.startsWith(prefix) || url.indexOf('/', prefix.length) !== -1 || url.includes('?')) return false;
+    const segment = decodeSegment(url.slice(prefix.length));
+    return segment !== null && matches(segment);
   };
 }
 
-function decodeSegment(segment: string): string {
+function decodeSegment(segment: string): string | null {
   try {
     return decodeURIComponent(segment);
   } catch {
-    return segment;
+    return null;
   }
+}
+
+/**
+ * The client went away before its body was all sent (a reset, a dropped line, node's request timeout): nobody is
+ * left to answer and it is no failure of the service, so nothing is logged, as express logs nothing for it.
+ */
+export function clientWentAway(req: http.IncomingMessage): boolean {
+  return req.destroyed && !req.complete;
 }
 
 /** The latency series express's httpMetrics would record for the route pattern (never the secret itself). */

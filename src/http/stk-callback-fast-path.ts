@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Services } from '../services';
 import { CALLBACK_BODY_LIMIT, isPlainCallbackJson, parsePlainCallbackJson } from './callback-guard';
-import { readBody, secretRoute, timeRequest } from './fast-path';
+import { clientWentAway, readBody, secretRoute, timeRequest } from './fast-path';
 import { answerStkCallback, stkCallbackPath } from './routes/mpesa-callbacks';
 
 /**
@@ -27,10 +27,12 @@ export function stkCallbackFastPath(s: Services, express: http.RequestListener):
     }
     timeRequest(s.metrics, route, res);
     readBody(req, CALLBACK_BODY_LIMIT).then((body) => {
-      if (body === null) return { status: 413, body: { error: 'entity.too.large' } }; // the declared length lied
+      // Cannot happen (node holds a body to its declared length, checked above); express's answer if it did.
+      if (body === null) return { status: 413, body: { error: 'entity.too.large' } };
       const payload = parsePlainCallbackJson(body);
       return payload === undefined ? { status: 400, body: { error: 'entity.parse.failed' } } : answerStkCallback(s, payload);
     }).then(({ status, body }) => send(res, status, body), (err: unknown) => {
+      if (clientWentAway(req)) return void res.destroy();
       // What express's last error handler answers for a failure that is not the client's.
       s.log.error({ err: (err as Error).message }, 'unhandled error');
       send(res, 500, { error: 'internal_error' });

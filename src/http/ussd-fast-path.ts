@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Services } from '../services';
 import { formatReply } from '../ussd/machine';
 import { catalogFor } from '../i18n';
-import { readBody, secretRoute, timeRequest } from './fast-path';
+import { clientWentAway, readBody, secretRoute, timeRequest } from './fast-path';
 import { answerUssd, USSD_FORM_LIMIT } from './routes/ussd';
 
 const ROUTE = '/ussd/:secret';
@@ -32,6 +32,7 @@ export function ussdFastPath(s: Services, express: http.RequestListener): http.R
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     }, (err: unknown) => {
+      if (clientWentAway(req)) return void res.destroy();
       s.log.error({ err: (err as Error).message }, 'ussd request failed');
       if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(formatReply({ end: true, text: catalogFor('en').ussd.unavailable }));

@@ -167,6 +167,18 @@ describe('request body caps and unstorable characters', () => {
     expect(await callbacks(svc)).toBe(before);
   });
 
+  test('when a callback carries half a surrogate pair (which jsonb cannot store either), then it is refused with 400, while a whole pair is accepted', async () => {
+    const before = await callbacks(svc);
+    for (const half of ['\ud83d', '\ude00']) {
+      const res = await postCallback(svc.url, stkCallbackBody({ checkoutRequestId: 'ws_CO_half', resultCode: 1032, resultDesc: `cancelled ${half} by user` }));
+      expect(res.status).toBe(400);
+    }
+    expect(await callbacks(svc)).toBe(before);
+    const whole = JSON.stringify(stkCallbackBody({ checkoutRequestId: 'ws_CO_whole', resultCode: 1032, resultDesc: 'cancelled @ by user' })).replace('@', '\\ud83d\\ude00');
+    expect((await postCallback(svc.url, whole)).status).toBe(200);
+    expect(await callbacks(svc)).toBe(before + 1);
+  });
+
   test('when an SMS delivery report carries control characters, then it is refused with 400', async () => {
     for (const id of ['ATXid_\u0000', 'ATXid_\u0007x']) {
       const res = await fetch(`${svc.url}${DELIVERY_REPORTS_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ id, status: 'Success' }) });

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import nock from 'nock';
 import { stkCallbackFastPath } from '../../src/http/stk-callback-fast-path';
@@ -43,6 +44,9 @@ describe('the STK callback fast path answers exactly as express', () => {
     ['a number', { body: '1' }],
     ['broken JSON', { body: '{"Body":' }],
     ['a NUL (escaped, as JSON.stringify writes it)', { body: unknownFailure('ws_CO_fp_\u0000') }],
+    ['half a surrogate pair (escaped)', { body: unknownFailure('ws_CO_fp_\ud83d') }],
+    ['a low surrogate alone (escaped)', { body: unknownFailure('ws_CO_fp_\ude00') }],
+    ['a whole surrogate pair, escaped', { body: unknownFailure('ws_CO_fp_23_@').replace('@', '\\ud83d\\ude00') }],
     ['a byte order mark', { body: `\uFEFF${unknownFailure('ws_CO_fp_3')}` }],
     ['a BOM alone', { body: '\uFEFF' }],
     ['invalid UTF-8', { body: Buffer.concat([Buffer.from('{"Body":{"stkCallback":{"CheckoutRequestID":"ws_CO_fp_'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}}')]) }],
@@ -65,7 +69,19 @@ describe('the STK callback fast path answers exactly as express', () => {
     ['an encoded secret', { path: CALLBACK_PATH.replace(/-/g, '%2D'), body: unknownFailure('ws_CO_fp_18') }],
     ['a deeper path', { path: `${CALLBACK_PATH}/more`, body: unknownFailure('ws_CO_fp_19') }],
     ['a GET', { method: 'GET', body: '' }],
+    ['a secret segment that does not decode', { path: '/mpesa/callback/s3cr3t%zzPath', body: unknownFailure('ws_CO_fp_24') }],
+    // U+00A0 (a latin1 header byte node accepts) is JavaScript \s but not HTTP whitespace: type-is sees the type
+    // "application/json\u00a0" and express leaves the body unparsed (400); content-type reads the charset " utf-8" (415).
+    ['a no-break space after the type', { body: unknownFailure('ws_CO_fp_20'), headers: { 'content-type': 'application/json\u00a0' } }],
+    ['a no-break space before the charset', { body: unknownFailure('ws_CO_fp_21'), headers: { 'content-type': 'application/json; charset=\u00a0utf-8' } }],
+    ['a tab before the charset', { body: unknownFailure('ws_CO_fp_22'), headers: { 'content-type': 'application/json;\tcharset=utf-8' } }],
   ];
+
+  test('the service with an IP allowlist really answers through express', () => {
+    const express: http.RequestListener = () => undefined;
+    expect(stkCallbackFastPath(viaExpress.running.services, express)).toBe(express);
+    expect(stkCallbackFastPath(fast.running.services, express)).not.toBe(express);
+  });
 
   test.each(cases)('%s', async (_name, r) => {
     const a = await send(fast.url, r);
@@ -85,6 +101,23 @@ describe('the STK callback fast path answers exactly as express', () => {
       expect(answers[0]).toEqual(answers[1]);
       expect(answers[0]).toMatchObject({ status: 200, body: '{"ResultCode":0,"ResultDesc":"Accepted"}', order: 'paid' });
     }
+  });
+
+  test('an upload the client aborts is no error of the service: express logs nothing, and neither may the fast path', async () => {
+    const errors: unknown[] = [];
+    const spy = jest.spyOn(fast.running.services.log, 'error').mockImplementation(((...args: unknown[]) => void errors.push(args)) as never);
+    try {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(Number(new URL(fast.url).port), '127.0.0.1', () => {
+          socket.write(`POST ${CALLBACK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"Body":`);
+          setTimeout(() => socket.destroy(), 100);
+        });
+        socket.on('close', () => setTimeout(resolve, 200));
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(errors).toEqual([]);
   });
 
   test('only the plain case skips express, and express gets every other request before any of its body was read', async () => {
@@ -115,8 +148,8 @@ describe('the STK callback fast path answers exactly as express', () => {
 /** The requests the fast path answers itself; every other one in the table is express's. */
 const PLAIN = new Set([
   'a failure for an id nobody pushed', 'a payment for an id nobody pushed', 'a payload that is not a callback', 'an array', 'an empty body',
-  'only whitespace', 'a JSON string', 'a number', 'broken JSON', 'a NUL (escaped, as JSON.stringify writes it)', 'a byte order mark', 'a BOM alone', 'invalid UTF-8',
-  'charset=utf-8', 'charset="UTF-8"', 'content-encoding identity', 'a body of exactly 16 kB', 'an encoded secret',
+  'only whitespace', 'a JSON string', 'a number', 'broken JSON', 'a NUL (escaped, as JSON.stringify writes it)', 'a byte order mark', 'a BOM alone', 'half a surrogate pair (escaped)', 'a low surrogate alone (escaped)', 'a whole surrogate pair, escaped', 'invalid UTF-8',
+  'charset=utf-8', 'charset="UTF-8"', 'content-encoding identity', 'a body of exactly 16 kB', 'an encoded secret', 'a tab before the charset',
 ]);
 
 interface Request {
