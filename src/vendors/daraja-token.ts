@@ -11,10 +11,18 @@ const WAIT_STEP_MS = 50;
  * token through the shared store (Redis, or Postgres without it), and only one caller at a time may
  * fetch a new one (a lock in the same store); the others wait for it to appear. Cached until 60 s
  * before it expires.
+ *
+ * Callers that ask at the same moment share one read of the store (single flight: a worker's concurrent buy jobs
+ * made one Redis round trip each). Nothing is kept once that read settles: a token deleted from the store (by an
+ * operator or a test, to force a refresh) is missed only by reads already under way, and a caller that invalidated
+ * a token never joins a read that began before it did.
  */
 export class DarajaTokenCache {
   private readonly key: string;
   private readonly lockKey: string;
+  /** The read under way, and the invalidation count when it began. */
+  private shared: { invalidations: number; token: Promise<string> } | null = null;
+  private invalidations = 0;
 
   constructor(
     private readonly store: KeyValueStore,
@@ -26,7 +34,19 @@ export class DarajaTokenCache {
     this.lockKey = `${keyPrefix}:daraja:token:lock`;
   }
 
-  async get(): Promise<string> {
+  get(): Promise<string> {
+    if (this.shared && this.shared.invalidations === this.invalidations) return this.shared.token;
+    const token = this.read();
+    const shared = { invalidations: this.invalidations, token };
+    this.shared = shared;
+    const done = () => {
+      if (this.shared === shared) this.shared = null;
+    };
+    token.then(done, done);
+    return token;
+  }
+
+  private async read(): Promise<string> {
     const deadline = Date.now() + LOCK_TTL_MS;
     for (;;) {
       const cached = await this.store.get(this.key);
@@ -46,6 +66,7 @@ export class DarajaTokenCache {
 
   /** Drop a token Daraja rejected, unless another process already replaced it. */
   async invalidate(rejected: string): Promise<void> {
+    this.invalidations++;
     await this.store.deleteIfEquals(this.key, rejected);
   }
 

@@ -167,6 +167,14 @@ describe('stkQuery', () => {
     expect(await redis.get(`${keyPrefix}:daraja:token`)).toBe('fresh');
   });
 
+  test('when Daraja answers with a redirect, then it is a failure and the request is not sent on to the address it names', async () => {
+    mockDarajaToken();
+    const elsewhere = nock('https://elsewhere.example.com').post('/collect').reply(200, { ResponseCode: '0' });
+    nock(DARAJA_HOST).post(QUERY).reply(307, '', { Location: 'https://elsewhere.example.com/collect' });
+    await expect(client().stkQuery(ID)).rejects.toMatchObject({ code: 'http_307' });
+    expect(elsewhere.isDone()).toBe(false);
+  });
+
   test('when the token is rejected twice in a row, then a retry VendorError (no third token)', async () => {
     mockDarajaToken('a');
     mockDarajaToken('b');
