@@ -18,6 +18,7 @@ import * as functionPlans from './20261205_019_function_plans';
 import * as openBuyIndex from './20261205_020_open_buy_index';
 import * as dailyLimitRule from './20261205_021_daily_limit_rule';
 import * as dropCustomerOrdersIndex from './20261205_022_drop_customer_orders_index';
+import * as genericFunctionPlans from './20261205_023_generic_function_plans';
 
 /**
  * Migrations listed in code rather than discovered on disk, so the same list runs from TypeScript
@@ -44,6 +45,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261205_020_open_buy_index': openBuyIndex,
   '20261205_021_daily_limit_rule': dailyLimitRule,
   '20261205_022_drop_customer_orders_index': dropCustomerOrdersIndex,
+  '20261205_023_generic_function_plans': genericFunctionPlans,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -55,4 +55,14 @@ describe('place_buy_order on a database that grew after its plans were made', ()
       await svc.db.raw('ALTER TABLE orders RESET (autovacuum_enabled)');
     }
   });
+
+  test('every function that runs with sequential scans off also keeps its generic plans (else it is planned on every call)', async () => {
+    // A CREATE OR REPLACE in a later migration clears both settings; 021 sets them again, as any such migration must.
+    const rows: Array<{ proname: string; proconfig: string[] }> = (
+      await svc.db.raw(`SELECT proname, proconfig FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proconfig IS NOT NULL ORDER BY proname`)
+    ).rows;
+    const seqscanOff = rows.filter((r) => r.proconfig.includes('enable_seqscan=off'));
+    expect(seqscanOff.map((r) => r.proname)).toEqual(['check_daily_limit', 'ledger_apply', 'ledger_create_transfers', 'ledger_resolve_transfers', 'place_buy_order']);
+    for (const r of seqscanOff) expect({ fn: r.proname, config: r.proconfig }).toEqual({ fn: r.proname, config: expect.arrayContaining(['plan_cache_mode=force_generic_plan']) as unknown });
+  });
 });
