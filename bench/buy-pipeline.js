@@ -39,7 +39,8 @@ async function run({ resources, options, log }) {
     for (let r = -1; r < options.rounds; r++) {
       const warmup = r < 0;
       const n = warmup ? WARMUP : options.confirms;
-      const firstPhone = warmup ? 290_000 : 300_000 + r * options.confirms;
+      // The warm-up's phones come after every round's, so that each round's customers are new whatever --confirms is.
+      const firstPhone = 300_000 + (warmup ? options.rounds : r) * options.confirms;
       const sessions = Array.from({ length: n }, (_, i) => ({ sessionId: `pipe-${r}-${i}-${Date.now()}`, phoneNumber: `+${phone(firstPhone + i)}` }));
       for (const text of ['', '1', '1*500']) {
         const walked = await fire({ baseUrl: web.url, count: n, concurrency: 32, keepBody: true, make: (i) => ({ path: web.ussdPath, headers: FORM, body: ussdForm({ ...sessions[i], text }) }) });

@@ -5,12 +5,13 @@ import type { Knex } from 'knex';
  * force_generic_plan.
  *
  * plpgsql plans each statement with the call's values for its first five calls, then switches to a generic plan only
- * if that plan costs no more than the custom ones did. With enable_seqscan off, a generic plan that still needs a
- * sequential scan somewhere carries the planner's "disabled" cost (ten billion), so it never wins, and that statement
- * was planned afresh on EVERY call: about 170 µs of a one-transfer ledger_apply call (590 µs, 420 without the
- * setting) on the benchmark machine, measured with synchronous_commit off to leave the commit out. Forced generic,
- * each statement is planned once per connection, still with sequential scans off (so not the sequential scans a
- * young database's statistics would pick, 019's reason): 490 µs, and an 8-transfer call 650 µs instead of 770 to 985.
+ * if that plan costs no more than the custom ones did. A generic plan assumes ten elements for `= ANY($array)` and
+ * `unnest($array)`, so for the one to eight items of a call it always costs more, and these statements were planned
+ * afresh on EVERY call (with enable_seqscan on or off; a review reproduced it with PREPARE). On the benchmark machine,
+ * one connection, synchronous_commit off to leave the commit out: a one-transfer ledger_apply took 590 to 620 µs.
+ * Forced generic, each statement is planned once per connection, still with sequential scans off (so not the
+ * sequential scans a young database's statistics would pick, 019's reason): 490 µs, and an 8-transfer call 650 µs
+ * instead of 770 to 985. auto_explain of all five on 300,000 transfers and orders showed index plans throughout.
  * test/integration/place-buy-plans.test.ts and test/property/ledger-batch.test.ts still count the rows each reads.
  */
 const FUNCTIONS = [

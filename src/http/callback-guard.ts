@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import express, { type RequestHandler, type Response } from 'express';
 import { ipMatcher, type IpRange } from '../lib/ip';
+import { holdsUnstorableText } from '../lib/storable-text';
 import type { Logger } from '../lib/logger';
 import type { Services } from '../services';
 
@@ -77,22 +78,17 @@ export function maskSecretSegment(path: string): string {
 export const CALLBACK_BODY_LIMIT = 16 * 1024;
 
 /**
- * What jsonb cannot store, as it appears in JSON text: a NUL (`\u0000`), and half of a surrogate pair (a `\ud800`
- * to `\udfff` escape without its other half; raw, either is not valid UTF-8 and arrives as U+FFFD). Like the NUL
- * rule before it, an escaped backslash followed by such text (`\\u0000`) is refused too: no callback sends one.
+ * The JSON parser of every callback route: at most CALLBACK_BODY_LIMIT, and nothing Postgres cannot store
+ * (holdsUnstorableText: a NUL, half a surrogate pair, in any key or string): such a body would fail at every retry,
+ * so it is refused at once (400, as a body that is not JSON) rather than answered 503.
  */
-const UNSTORABLE_ESCAPE = /\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/;
-
-/**
- * The JSON parser of every callback route: at most CALLBACK_BODY_LIMIT, and nothing Postgres cannot store in jsonb
- * (UNSTORABLE_ESCAPE): such a body would fail at every retry, so it is refused at once (400) rather than answered 503.
- */
-export const callbackJson: RequestHandler = express.json({
-  limit: CALLBACK_BODY_LIMIT,
-  verify: (_req, _res, buf) => {
-    if (UNSTORABLE_ESCAPE.test(buf.toString('utf8'))) throw Object.assign(new Error('a callback body Postgres cannot store (NUL or half a surrogate pair)'), { status: 400, type: 'entity.parse.failed' });
+export const callbackJson: RequestHandler[] = [
+  express.json({ limit: CALLBACK_BODY_LIMIT }),
+  (req, _res, next) => {
+    if (!holdsUnstorableText(req.body)) return next();
+    next(Object.assign(new Error('a callback body Postgres cannot store (NUL or half a surrogate pair)'), { status: 400, type: 'entity.parse.failed' }));
   },
-});
+];
 
 // body-parser's own test of the first character that is not JSON whitespace.
 const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
@@ -115,18 +111,19 @@ export function isPlainCallbackJson(headers: http.IncomingHttpHeaders): boolean 
 
 /**
  * A plain JSON body (isPlainCallbackJson) as callbackJson reads it: the same value, or `undefined` where callbackJson
- * fails the request with 400 `entity.parse.failed` (UNSTORABLE_ESCAPE, a body that is not an object or array, bad JSON).
+ * fails the request with 400 `entity.parse.failed` (text Postgres cannot store, a body that is not an object or array, bad JSON).
  */
 export function parsePlainCallbackJson(body: Buffer): unknown {
   let text = body.toString('utf8');
-  if (UNSTORABLE_ESCAPE.test(text)) return undefined;
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // body-parser's decoder drops a byte order mark
   if (text.length === 0) return {}; // body-parser's special case for an empty body
   const first = FIRST_CHAR.exec(text)?.[1];
   if (first !== '{' && first !== '[') return undefined; // strict: only objects and arrays
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
+  return holdsUnstorableText(value) ? undefined : value;
 }

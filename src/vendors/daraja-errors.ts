@@ -21,6 +21,12 @@ export function classifyDarajaFailure(httpStatus: number, body: unknown): Vendor
   if (code === '404.001.03' || /invalid access token/i.test(message)) {
     return new VendorError('daraja', 'invalid_token', code, message, httpStatus);
   }
+  if (httpStatus >= 300 && httpStatus < 400) {
+    // A redirect (never followed: a payment request is not re-sent elsewhere). Whatever answered it may have
+    // handed the request on first, as a gateway's error page may: maybe processed, like one (a push then waits for
+    // its callback, a payout asks Transaction Status), unless it carries Daraja's own refusal.
+    return new VendorError('daraja', 'retry', code, message, httpStatus, env.errorCode === undefined);
+  }
   if (RETRYABLE_CODES.has(code) || httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
     // Daraja's own error envelope is a refusal: nothing was done. A 5xx WITHOUT it is a gateway's page
     // (502/503/504 HTML or plain text): the gateway may have handed the request on before failing, so

@@ -13,15 +13,16 @@ const WAIT_STEP_MS = 50;
  * before it expires.
  *
  * Callers that ask at the same moment share one read of the store (single flight: a worker's concurrent buy jobs
- * made one Redis round trip each). Nothing is kept once that read settles: a token deleted from the store (by an
- * operator or a test, to force a refresh) is missed only by reads already under way, and a caller that invalidated
- * a token never joins a read that began before it did.
+ * made one Redis round trip each). Only that read is shared: each caller takes the lock, fetches or waits on its own,
+ * within its own deadline. Nothing is kept once the read settles: a token deleted from the store (by an operator or
+ * a test, to force a refresh) is missed only by reads already under way, and a caller that invalidated a token never
+ * joins a read that began before its delete was done.
  */
 export class DarajaTokenCache {
   private readonly key: string;
   private readonly lockKey: string;
-  /** The read under way, and the invalidation count when it began. */
-  private shared: { invalidations: number; token: Promise<string> } | null = null;
+  /** The read of the store under way, and the number of invalidations done when it began. */
+  private shared: { invalidations: number; read: Promise<string | null> } | null = null;
   private invalidations = 0;
 
   constructor(
@@ -34,22 +35,10 @@ export class DarajaTokenCache {
     this.lockKey = `${keyPrefix}:daraja:token:lock`;
   }
 
-  get(): Promise<string> {
-    if (this.shared && this.shared.invalidations === this.invalidations) return this.shared.token;
-    const token = this.read();
-    const shared = { invalidations: this.invalidations, token };
-    this.shared = shared;
-    const done = () => {
-      if (this.shared === shared) this.shared = null;
-    };
-    token.then(done, done);
-    return token;
-  }
-
-  private async read(): Promise<string> {
+  async get(): Promise<string> {
     const deadline = Date.now() + LOCK_TTL_MS;
     for (;;) {
-      const cached = await this.store.get(this.key);
+      const cached = await this.readShared();
       if (cached) return cached;
       const lockValue = `${process.pid}:${Math.random()}`;
       if (await this.store.setIfAbsent(this.lockKey, lockValue, LOCK_TTL_MS)) {
@@ -66,8 +55,25 @@ export class DarajaTokenCache {
 
   /** Drop a token Daraja rejected, unless another process already replaced it. */
   async invalidate(rejected: string): Promise<void> {
-    this.invalidations++;
-    await this.store.deleteIfEquals(this.key, rejected);
+    try {
+      await this.store.deleteIfEquals(this.key, rejected);
+    } finally {
+      // Counted once the delete is done: a read begun before then may still return the rejected token.
+      this.invalidations++;
+    }
+  }
+
+  /** The stored token, read once for the callers that ask while the read is under way. */
+  private readShared(): Promise<string | null> {
+    if (this.shared && this.shared.invalidations === this.invalidations) return this.shared.read;
+    const read = this.store.get(this.key);
+    const shared = { invalidations: this.invalidations, read };
+    this.shared = shared;
+    const done = () => {
+      if (this.shared === shared) this.shared = null;
+    };
+    read.then(done, done);
+    return read;
   }
 
   private async fetchAndStore(): Promise<string> {

@@ -51,6 +51,8 @@ describe('the buy job', () => {
     // A gateway's error page is not Daraja refusing: the gateway may have passed the push on first.
     ['a gateway answers a 503 HTML page', (scope: nock.Interceptor) => scope.reply(503, '<html>Service Unavailable</html>')],
     ['a gateway answers 502 in plain text', (scope: nock.Interceptor) => scope.reply(502, 'Bad Gateway')],
+    // Not followed (a 307 would re-send the push elsewhere), and whatever redirected may have passed it on first.
+    ['something in between answers a redirect', (scope: nock.Interceptor) => scope.reply(303, '', { Location: 'https://elsewhere.example.com/' })],
   ])('when %s, then the outcome is unknown: no second push, the order waits for its callback', async (_what, answer) => {
     const stk: CapturedStk[] = [];
     mockDarajaToken();

@@ -171,7 +171,7 @@ describe('stkQuery', () => {
     mockDarajaToken();
     const elsewhere = nock('https://elsewhere.example.com').post('/collect').reply(200, { ResponseCode: '0' });
     nock(DARAJA_HOST).post(QUERY).reply(307, '', { Location: 'https://elsewhere.example.com/collect' });
-    await expect(client().stkQuery(ID)).rejects.toMatchObject({ code: 'http_307' });
+    await expect(client().stkQuery(ID)).rejects.toMatchObject({ code: 'http_307', kind: 'retry', maybeProcessed: true });
     expect(elsewhere.isDone()).toBe(false);
   });
 

@@ -16,8 +16,12 @@ describe('the Daraja token cache', () => {
   const key = `${keyPrefix}:daraja:token`;
   let reads: number;
   let gate: Promise<void> | null;
+  let deleteGate: Promise<void> | null;
 
-  /** The real store, counting its reads; while `gate` is set, each read waits for it before asking Redis. */
+  /**
+   * The real store, counting its reads of the token; while `gate` is set each of those reads waits for it before
+   * asking Redis, and while `deleteGate` is set each delete does.
+   */
   const cache = () => {
     const store = new RedisKeyValueStore(redis);
     const get = store.get.bind(store);
@@ -25,6 +29,11 @@ describe('the Daraja token cache', () => {
       reads++;
       if (gate) await gate;
       return get(k);
+    };
+    const deleteIfEquals = store.deleteIfEquals.bind(store);
+    store.deleteIfEquals = async (k: string, v: string) => {
+      if (deleteGate) await deleteGate;
+      return deleteIfEquals(k, v);
     };
     return new DarajaTokenCache(store, axios.create({ baseURL: DARAJA_HOST, validateStatus: () => true }), { consumerKey: 'k', consumerSecret: 's' }, keyPrefix);
   };
@@ -35,6 +44,7 @@ describe('the Daraja token cache', () => {
   beforeEach(async () => {
     reads = 0;
     gate = null;
+    deleteGate = null;
     nock.cleanAll();
     await redis.set(key, 'token-1');
   });
@@ -66,22 +76,42 @@ describe('the Daraja token cache', () => {
     let open!: () => void;
     gate = new Promise((r) => (open = r));
     const before = tokens.get(); // under way, held at the gate: it will read the store after the delete below
+    expect(reads).toBe(1);
     await tokens.invalidate('token-1');
     nock(DARAJA_HOST).get('/oauth/v1/generate').query(true).reply(200, { access_token: 'token-2', expires_in: '3599' });
     const after = tokens.get();
-    expect(after).not.toBe(before);
+    expect(reads).toBe(2); // a read of its own
     open();
     expect(await after).toBe('token-2');
     expect(await before).toBe('token-2'); // it too read the store only after the delete
   });
 
-  test('a failed read fails its callers, and the next caller reads afresh', async () => {
+  test('nor a read begun while its delete was still under way', async () => {
+    const tokens = cache();
+    let openReads!: () => void;
+    let openDelete!: () => void;
+    gate = new Promise((r) => (openReads = r));
+    deleteGate = new Promise((r) => (openDelete = r));
+    const invalidated = tokens.invalidate('token-1'); // the delete is held
+    const during = tokens.get(); // began before the delete was done: it may read the rejected token
+    expect(reads).toBe(1);
+    openDelete();
+    await invalidated;
+    nock(DARAJA_HOST).get('/oauth/v1/generate').query(true).reply(200, { access_token: 'token-2', expires_in: '3599' });
+    const after = tokens.get();
+    expect(reads).toBe(2);
+    openReads();
+    expect(await after).toBe('token-2');
+    await during;
+  });
+
+  test('a failed fetch fails only the caller that made it: one that shared its read fetches in turn', async () => {
     const tokens = cache();
     await redis.del(key);
     nock(DARAJA_HOST).get('/oauth/v1/generate').query(true).reply(500, 'down');
-    const failed = await Promise.allSettled([tokens.get(), tokens.get()]);
-    expect(failed.map((f) => f.status)).toEqual(['rejected', 'rejected']);
     nock(DARAJA_HOST).get('/oauth/v1/generate').query(true).reply(200, { access_token: 'token-4', expires_in: '3599' });
+    const results = await Promise.allSettled([tokens.get(), tokens.get()]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed')).sort()).toEqual(['failed', 'token-4']);
     expect(await tokens.get()).toBe('token-4');
   });
 });

@@ -57,7 +57,7 @@ describe('place_buy_order on a database that grew after its plans were made', ()
   });
 
   test('every function that runs with sequential scans off also keeps its generic plans (else it is planned on every call)', async () => {
-    // A CREATE OR REPLACE in a later migration clears both settings; 021 sets them again, as any such migration must.
+    // A CREATE OR REPLACE in a later migration clears a function's settings: such a migration must set both again.
     const rows: Array<{ proname: string; proconfig: string[] }> = (
       await svc.db.raw(`SELECT proname, proconfig FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proconfig IS NOT NULL ORDER BY proname`)
     ).rows;

@@ -648,6 +648,7 @@ describe('selling gold for an M-Pesa B2C payout', () => {
   test.each([
     ['a reset', () => nock(DARAJA_HOST).post(B2C_PATH).times(4).replyWithError('socket hang up')],
     ['a gateway error page (500 with no Daraja envelope)', () => nock(DARAJA_HOST).post(B2C_PATH).times(4).reply(500, '<html>Internal Server Error</html>')],
+    ['a redirect (never followed: whatever answered may have passed the request on)', () => nock(DARAJA_HOST).post(B2C_PATH).times(4).reply(303, '', { Location: 'https://elsewhere.example.com/' })],
   ])('when the last attempt fails without a Daraja answer (%s), then the gold is NOT returned: Transaction Status will decide', async (_what, failEveryAttempt) => {
     const msisdn = newPhone();
     const customer = await giveGold(svc, msisdn, UG_PER_GRAM);

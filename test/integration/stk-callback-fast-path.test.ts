@@ -47,6 +47,8 @@ describe('the STK callback fast path answers exactly as express', () => {
     ['half a surrogate pair (escaped)', { body: unknownFailure('ws_CO_fp_\ud83d') }],
     ['a low surrogate alone (escaped)', { body: unknownFailure('ws_CO_fp_\ude00') }],
     ['a whole surrogate pair, escaped', { body: unknownFailure('ws_CO_fp_23_@').replace('@', '\\ud83d\\ude00') }],
+    ['an escaped backslash before u0000 (text, not a NUL)', { body: unknownFailure('ws_CO_fp_25_@').replace('@', '\\\\u0000') }],
+    ['half a pair after an escaped backslash', { body: unknownFailure('ws_CO_fp_26_@').replace('@', '\\\\ud83d\\ude00') }],
     ['a byte order mark', { body: `\uFEFF${unknownFailure('ws_CO_fp_3')}` }],
     ['a BOM alone', { body: '\uFEFF' }],
     ['invalid UTF-8', { body: Buffer.concat([Buffer.from('{"Body":{"stkCallback":{"CheckoutRequestID":"ws_CO_fp_'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}}')]) }],
@@ -148,7 +150,7 @@ describe('the STK callback fast path answers exactly as express', () => {
 /** The requests the fast path answers itself; every other one in the table is express's. */
 const PLAIN = new Set([
   'a failure for an id nobody pushed', 'a payment for an id nobody pushed', 'a payload that is not a callback', 'an array', 'an empty body',
-  'only whitespace', 'a JSON string', 'a number', 'broken JSON', 'a NUL (escaped, as JSON.stringify writes it)', 'a byte order mark', 'a BOM alone', 'half a surrogate pair (escaped)', 'a low surrogate alone (escaped)', 'a whole surrogate pair, escaped', 'invalid UTF-8',
+  'only whitespace', 'a JSON string', 'a number', 'broken JSON', 'a NUL (escaped, as JSON.stringify writes it)', 'a byte order mark', 'a BOM alone', 'half a surrogate pair (escaped)', 'a low surrogate alone (escaped)', 'a whole surrogate pair, escaped', 'an escaped backslash before u0000 (text, not a NUL)', 'half a pair after an escaped backslash', 'invalid UTF-8',
   'charset=utf-8', 'charset="UTF-8"', 'content-encoding identity', 'a body of exactly 16 kB', 'an encoded secret', 'a tab before the charset',
 ]);
 

@@ -1,23 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
 import { logOpsAlerts, raiseOpsAlert } from '../../notifications/ops-alerts';
+import { storable } from '../../lib/storable-text';
 import { c2bPayloadSchema, TRANS_ID } from './c2b-payload';
 import { confirmC2b, type C2bDeps, type C2bOutcome } from './confirm-c2b';
 
 export type C2bRecorded = C2bOutcome | { outcome: 'unparsed' };
-
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/**
- * The body as Postgres can store it: NUL and half an emoji (a lone UTF-16 surrogate) are valid JSON
- * but refused by jsonb, and a refused write would leave the payment unrecorded. Each becomes U+FFFD.
- */
-export function storable(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\u0000/g, '\ufffd').replace(LONE_SURROGATE, '\ufffd');
-  if (Array.isArray(value)) return value.map(storable);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k) as string, storable(v)]));
-  return value;
-}
 
 /** A body's identity when nothing else in it can be trusted: sha256 of its JSON, hex. */
 export function bodyDigest(body: unknown): string {

@@ -24,7 +24,8 @@ export async function registerC2bUrls(
   store: KeyValueStore,
   keyPrefix: string,
 ): Promise<C2bRegistrationAnswer> {
-  const http = axios.create({ baseURL: mpesa.baseUrl, timeout: mpesa.httpTimeoutMs, transformResponse: [(raw) => raw], validateStatus: () => true });
+  // Redirects are answers here too, as in DarajaClient: never followed.
+  const http = axios.create({ baseURL: mpesa.baseUrl, timeout: mpesa.httpTimeoutMs, transformResponse: [(raw) => raw], validateStatus: () => true, maxRedirects: 0 });
   const tokens = new DarajaTokenCache(store, http, mpesa, keyPrefix);
   const body = { ShortCode: c2b.shortcode, ResponseType: 'Completed', ConfirmationURL: c2b.confirmationUrl, ValidationURL: c2b.validationUrl };
   for (let attempt = 0; ; attempt++) {
