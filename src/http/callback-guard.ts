@@ -93,14 +93,17 @@ export const callbackJson: RequestHandler[] = [
 // body-parser's own test of the first character that is not JSON whitespace.
 const FIRST_CHAR = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
-/** `application/json`, alone or with `charset=utf-8`: the only media type a callback fast path reads itself. */
-// Only HTTP's own whitespace (space, tab): JavaScript's \s also takes U+00A0, which express's parsers do not.
+/**
+ * `application/json`, alone or with `charset=utf-8`: the only media type a callback fast path reads itself. Only
+ * HTTP's own whitespace (space, tab): JavaScript's \s also takes U+00A0, which express's parsers do not.
+ */
 const PLAIN_JSON = /^application\/json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:utf-8|"utf-8")[ \t]*)?$/i;
 
 /**
  * Whether this request is one callbackJson reads as plain JSON (a subset of those: UTF-8, not compressed, of a
- * declared length within the limit). Only then may a route answered before express read the body itself (stk-callback-fast-path.ts); any
- * other request (chunked, gzip, another charset or type, too large) is express's, which answers as it always did.
+ * declared length within the limit). Only then may a route answered before express read the body itself
+ * (stk-callback-fast-path.ts); any other request (chunked, gzip, another charset or type, too large) is express's,
+ * which answers as it always did.
  */
 export function isPlainCallbackJson(headers: http.IncomingHttpHeaders): boolean {
   const length = headers['content-length'];

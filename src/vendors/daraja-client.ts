@@ -30,8 +30,8 @@ export class DarajaClient {
       // Never assume JSON: the gateway sometimes answers HTML or plain text.
       transformResponse: [(raw) => raw],
       validateStatus: () => true,
-      // A payment request is never sent on to another address: a redirect is an answer (classified as a failure),
-      // not a hop. It also spares every request axios's redirect-following wrapper.
+      // A payment request is never sent on to another address: a redirect is an answer, not a hop (classified as a
+      // gateway's error page is: maybe processed). It also spares every request axios's redirect-following wrapper.
       maxRedirects: 0,
     });
     this.tokens = new DarajaTokenCache(store, this.http, config, keyPrefix);
